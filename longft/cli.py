@@ -1,0 +1,145 @@
+"""`longft train|eval|export|pack|recipes` — also `python -m longft` and `accelerate launch -m longft`."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .config import RecipeError, load_recipe, parse_overrides, recipe_names
+
+USAGE = """longft <command> ...
+
+  train RECIPE [--smoke] [--section.field VALUE ...]   run a recipe (name in recipes/ or a YAML path)
+  pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
+  eval CHECKPOINT [--recipe R] [--base PATH] [--window N] [--target N] [--eval.field VALUE ...]
+  export CHECKPOINT OUT                                write a plain HF checkpoint (adapters merged)
+  recipes                                              list the shipped recipes
+"""
+
+
+def _recipe_args(argv: list[str]):
+    parser = argparse.ArgumentParser(prog="longft", add_help=True)
+    parser.add_argument("recipe")
+    parser.add_argument("--smoke", action="store_true", help="tiny stand-in model, a few steps")
+    args, rest = parser.parse_known_args(argv)
+    overrides = parse_overrides(rest)
+    return load_recipe(args.recipe, overrides, smoke=args.smoke)
+
+
+def cmd_train(argv: list[str]) -> int:
+    from .pipeline import run_recipe
+
+    recipe = _recipe_args(argv)
+    run_recipe(recipe)
+    return 0
+
+
+def cmd_pack(argv: list[str]) -> int:
+    from .data.prepare import prepare_packed
+    from .data.sources import check_sources
+    from .models import load_tokenizer
+    from .pipeline import planned_stages
+
+    recipe = _recipe_args(argv)
+    for name, stage, _ in planned_stages(recipe):
+        check_sources(stage.data.sources)
+        tokenizer = load_tokenizer(stage.model)
+        packed, stats, path = prepare_packed(stage.data, tokenizer)
+        first = packed[0]
+        print(f"[pack] stage {name}: {path}")
+        print(f"[pack] first sequence holds {len(first['doc_lens'])} documents of lengths {list(first['doc_lens'])[:12]}")
+    return 0
+
+
+def cmd_eval(argv: list[str]) -> int:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .eval.report import write_report
+    from .eval.suite import evaluate_model
+    from .positions.rope import original_window
+
+    parser = argparse.ArgumentParser(prog="longft eval")
+    parser.add_argument("checkpoint")
+    parser.add_argument("--recipe", default="tiny-yarn-4x", help="recipe whose eval section to use")
+    parser.add_argument("--base", default=None, help="also evaluate this base model for comparison")
+    parser.add_argument("--window", type=int, default=None, help="original window (default: from the config)")
+    parser.add_argument("--target", type=int, default=None, help="longest context (default: the recipe's seq_len)")
+    parser.add_argument("--out", default=None, help="report folder (default: CHECKPOINT/../report)")
+    args, rest = parser.parse_known_args(argv)
+    ckpt = Path(args.checkpoint)
+    if not (ckpt / "config.json").is_file():
+        raise RecipeError(f"checkpoint {str(ckpt)!r} has no config.json; pass a folder written by longft train/export")
+    overrides = parse_overrides(rest)
+    unknown = set(overrides) - {"eval"}
+    if unknown:
+        raise RecipeError(f"longft eval takes only --eval.* overrides, got {sorted(unknown)}")
+    recipe = load_recipe(args.recipe, overrides)
+    tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
+    model = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32)
+    window = args.window or original_window(model.config, recipe.position)
+    target = args.target or recipe.data.seq_len
+    results = []
+    if args.base:
+        base = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
+        results.append(evaluate_model(base, tokenizer, recipe.eval, window, target, "base"))
+    results.append(evaluate_model(model, tokenizer, recipe.eval, window, target, ckpt.name))
+    out = Path(args.out) if args.out else ckpt.parent / "report"
+    print(write_report(results, window, target, out))
+    print(f"report: {out}")
+    return 0
+
+
+def cmd_export(argv: list[str]) -> int:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .export import export_checkpoint
+
+    parser = argparse.ArgumentParser(prog="longft export")
+    parser.add_argument("checkpoint", help="a trained model folder, or a peft adapter folder")
+    parser.add_argument("out")
+    args = parser.parse_args(argv)
+    src, out = Path(args.checkpoint), Path(args.out)
+    if not src.is_dir():
+        raise RecipeError(f"checkpoint {str(src)!r} is not a folder")
+    if out.resolve() == src.resolve():
+        raise RecipeError("export OUT must differ from CHECKPOINT")
+    if (src / "adapter_config.json").is_file():
+        from peft import AutoPeftModelForCausalLM
+
+        model = AutoPeftModelForCausalLM.from_pretrained(str(src))
+    elif (src / "config.json").is_file():
+        model = AutoModelForCausalLM.from_pretrained(str(src))
+    else:
+        raise RecipeError(f"{str(src)!r} holds neither config.json nor adapter_config.json")
+    tokenizer = AutoTokenizer.from_pretrained(str(src))
+    export_checkpoint(model, tokenizer, out)
+    print(f"exported {out} (loads with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0
+    command, rest = argv[0], argv[1:]
+    if command == "recipes":
+        print("\n".join(recipe_names()))
+        return 0
+    if command not in COMMANDS:
+        print(f"longft: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}, recipes", file=sys.stderr)
+        return 2
+    try:
+        return COMMANDS[command](rest)
+    except RecipeError as exc:
+        print(f"longft: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

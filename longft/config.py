@@ -1,0 +1,423 @@
+"""Recipe schema: plain YAML parsed into typed dataclasses, composable and overridable.
+
+A recipe file may say `extends: <other recipe>` to start from another recipe's values;
+`--section.field value` on the command line overrides any field. Unknown keys, wrong
+types and out-of-range values fail here, before any work starts.
+"""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import hashlib
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+POSITION_METHODS = ("none", "linear", "dynamic", "yarn", "llama3", "rope_theta", "longrope")
+SPLIT_POLICIES = ("chunk", "truncate", "drop")
+SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk")
+PRECISIONS = ("auto", "bf16", "fp32")
+PASSKEY_TEMPLATES = ("code", "landmark")
+
+
+class RecipeError(ValueError):
+    """A recipe or its inputs are invalid; raised before any work starts."""
+
+
+@dataclass
+class ModelConfig:
+    # "testbed" = the tiny Llama that longft pretrains itself; otherwise a local path or hub id.
+    name_or_path: str = "testbed"
+    tokenizer: str | None = None  # defaults to name_or_path; "testbed" = the testbed BPE tokenizer
+    init: str = "pretrained"  # pretrained | scratch (scratch builds `arch` with random weights)
+    arch: dict = field(default_factory=dict)  # LlamaConfig fields for init=scratch / smoke stand-ins
+    attn_implementation: str = "sdpa"
+    family: str = "llama"  # architecture family, used to build the --smoke stand-in
+
+    def validate(self) -> None:
+        _choice("model.init", self.init, ("pretrained", "scratch"))
+        _choice("model.family", self.family, ("llama", "mistral", "qwen2"))
+
+
+@dataclass
+class PositionConfig:
+    method: str = "none"
+    factor: float | None = None
+    # The window the model was pretrained with. Read from the model config when left empty.
+    original_max_position_embeddings: int | None = None
+    rope_theta: float | None = None  # new base for method=rope_theta
+    params: dict = field(default_factory=dict)  # extra rope_parameters (beta_fast, low_freq_factor, ...)
+
+    def validate(self) -> None:
+        _choice("position.method", self.method, POSITION_METHODS)
+        if self.method in ("linear", "dynamic", "yarn", "llama3"):
+            if self.factor is None or self.factor <= 1:
+                raise RecipeError(
+                    f"position.factor = {self.factor!r}: method {self.method!r} needs a factor > 1 "
+                    "(target length / original window)"
+                )
+        if self.method == "rope_theta" and (self.rope_theta is None or self.rope_theta <= 0):
+            raise RecipeError(f"position.rope_theta = {self.rope_theta!r}: method 'rope_theta' needs a positive new base")
+        if self.original_max_position_embeddings is not None and self.original_max_position_embeddings < 1:
+            raise RecipeError(
+                f"position.original_max_position_embeddings = {self.original_max_position_embeddings}: must be >= 1"
+            )
+
+
+@dataclass
+class DataConfig:
+    sources: list = field(default_factory=lambda: [{"type": "testbed", "split": "train"}])
+    seq_len: int = 1024
+    split_policy: str = "chunk"  # documents longer than seq_len: chunk | truncate | drop
+    min_doc_tokens: int = 2  # shorter documents are dropped (and counted)
+    max_train_tokens: int | None = None  # stop taking documents past this many tokens
+    num_proc: int = 2
+    seed: int = 0
+
+    def validate(self) -> None:
+        _choice("data.split_policy", self.split_policy, SPLIT_POLICIES)
+        _positive("data.seq_len", self.seq_len, minimum=8)
+        _positive("data.num_proc", self.num_proc)
+        if not self.sources:
+            raise RecipeError("data.sources is empty: list at least one source, e.g. [{type: testbed}]")
+        for i, source in enumerate(self.sources):
+            validate_source(source, f"data.sources[{i}]")
+
+
+@dataclass
+class TrainConfig:
+    max_steps: int = 100
+    learning_rate: float = 2e-5
+    lr_scheduler: str = "constant_with_warmup"
+    warmup_steps: int = 0
+    batch_size: int = 1  # sequences per device per micro-step
+    grad_accum: int = 1
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    adam_beta2: float = 0.95
+    gradient_checkpointing: bool = False
+    precision: str = "auto"  # bf16 where the device supports it, fp32 otherwise
+    seed: int = 0
+    save_steps: int = 100
+    save_total_limit: int = 2
+    logging_steps: int = 10
+    report_to: list = field(default_factory=lambda: ["none"])
+    deepspeed: str | None = None  # path to a DeepSpeed JSON config (or use accelerate_configs/)
+    torch_compile: bool = False
+
+    def validate(self) -> None:
+        _positive("train.max_steps", self.max_steps, minimum=0)
+        _positive("train.batch_size", self.batch_size)
+        _positive("train.grad_accum", self.grad_accum)
+        _positive("train.save_steps", self.save_steps)
+        _positive("train.logging_steps", self.logging_steps)
+        if not (0 < self.learning_rate < 1):
+            raise RecipeError(f"train.learning_rate = {self.learning_rate}: must be in (0, 1)")
+        if self.warmup_steps < 0:
+            raise RecipeError(f"train.warmup_steps = {self.warmup_steps}: must be >= 0")
+        _choice("train.precision", self.precision, PRECISIONS)
+        valid_schedulers = ("constant", "constant_with_warmup", "linear", "cosine")
+        _choice("train.lr_scheduler", self.lr_scheduler, valid_schedulers)
+
+
+@dataclass
+class EvalConfig:
+    enabled: bool = True
+    sources: list = field(default_factory=lambda: [{"type": "testbed", "split": "heldout"}])
+    num_docs: int = 16  # held-out documents scored per length
+    # Fixed-target perplexity: the last `target_tokens` of a prefix scored with growing context.
+    context_lengths: list = field(default_factory=list)  # empty: derived from the original window
+    target_tokens: int = 64
+    sliding_stride: int | None = None  # empty: half the evaluated window
+    passkey_lengths: list = field(default_factory=list)
+    passkey_depths: list = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    passkey_trials: int = 4
+    passkey_template: str = "code"
+    compare_base: bool = True  # also evaluate the unextended base model
+
+    def validate(self) -> None:
+        _choice("eval.passkey_template", self.passkey_template, PASSKEY_TEMPLATES)
+        _positive("eval.target_tokens", self.target_tokens)
+        _positive("eval.num_docs", self.num_docs)
+        for d in self.passkey_depths:
+            if not 0.0 <= float(d) <= 1.0:
+                raise RecipeError(f"eval.passkey_depths has {d}: depths are fractions in [0, 1]")
+        for n in self.context_lengths:
+            if int(n) < self.target_tokens:
+                raise RecipeError(
+                    f"eval.context_lengths has {n}: every context must hold the {self.target_tokens} target tokens"
+                )
+        for i, source in enumerate(self.sources):
+            validate_source(source, f"eval.sources[{i}]")
+
+
+@dataclass
+class Recipe:
+    name: str = "unnamed"
+    description: str = ""
+    output_dir: str | None = None  # default: runs/<name>
+    model: ModelConfig = field(default_factory=ModelConfig)
+    position: PositionConfig = field(default_factory=PositionConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    # Progressive extension: each entry overrides sections for one stage, which starts from
+    # the previous stage's output. Empty: one stage made of the recipe itself.
+    stages: list = field(default_factory=list)
+    # Set by --smoke: same code path, tiny stand-in model, a few steps.
+    smoke: bool = False
+
+    def validate(self) -> None:
+        for section in (self.model, self.position, self.data, self.train, self.eval):
+            section.validate()
+        for i, stage in enumerate(self.stages):
+            if not isinstance(stage, dict) or "name" not in stage:
+                raise RecipeError(f"stages[{i}] must be a mapping with a 'name' (got {stage!r})")
+        names = [s["name"] for s in self.stages]
+        if len(set(names)) != len(names):
+            raise RecipeError(f"stage names must be unique, got {names}")
+        check_length_fits_method(self.position, self.data.seq_len)
+
+    def resolved_output_dir(self) -> Path:
+        return Path(self.output_dir or f"runs/{self.name}{'-smoke' if self.smoke else ''}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def fingerprint(self) -> str:
+        """Hash of every value that changes what training produces (not where it is written)."""
+        payload = self.to_dict()
+        payload.pop("output_dir", None)
+        payload.pop("description", None)
+        return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
+    """Interpolation methods are defined up to factor x original window; longer is a mistake."""
+    orig = position.original_max_position_embeddings
+    if orig is None or position.method not in ("linear", "yarn", "llama3", "longrope"):
+        return
+    if position.method == "longrope":
+        return
+    limit = int(orig * position.factor)
+    if seq_len > limit:
+        raise RecipeError(
+            f"data.seq_len = {seq_len} is longer than {position.method} with factor {position.factor} "
+            f"on a {orig}-token window can take ({limit}); raise position.factor to at least "
+            f"{seq_len / orig:g} or lower data.seq_len"
+        )
+
+
+SOURCE_FIELDS = {
+    "testbed": {"type", "split", "max_files"},
+    "text_dir": {"type", "path", "glob"},
+    "jsonl": {"type", "path", "field"},
+    "parquet": {"type", "path", "field"},
+    "hf_disk": {"type", "path", "field", "split"},
+}
+
+
+def validate_source(source: Any, where: str) -> None:
+    if not isinstance(source, dict):
+        raise RecipeError(f"{where} = {source!r}: a source is a mapping such as {{type: jsonl, path: docs.jsonl}}")
+    kind = source.get("type")
+    _choice(f"{where}.type", kind, SOURCE_TYPES)
+    unknown = set(source) - SOURCE_FIELDS[kind]
+    if unknown:
+        raise RecipeError(f"{where} has unknown keys {sorted(unknown)}; a {kind} source takes {sorted(SOURCE_FIELDS[kind])}")
+    if kind != "testbed" and not source.get("path"):
+        raise RecipeError(f"{where}: a {kind} source needs a 'path'")
+    if kind == "testbed" and source.get("split", "train") not in ("train", "heldout"):
+        raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are 'train', 'heldout'")
+
+
+# ---------------------------------------------------------------- loading
+
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def find_recipe_file(name_or_path: str, relative_to: Path | None = None) -> Path:
+    candidates = [Path(name_or_path)]
+    if relative_to is not None:
+        candidates.append(relative_to / name_or_path)
+        candidates.append(relative_to / f"{name_or_path}.yaml")
+    candidates.append(RECIPES_DIR / f"{name_or_path}.yaml")
+    candidates.append(RECIPES_DIR / name_or_path)
+    for path in candidates:
+        if path.is_file():
+            return path
+    close = difflib.get_close_matches(Path(name_or_path).stem, recipe_names(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise RecipeError(
+        f"recipe {name_or_path!r} not found.{hint} Valid recipes: {', '.join(recipe_names())} "
+        "(or a path to a YAML file)"
+    )
+
+
+def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
+    """Read a recipe file and the chain of recipes it extends, merged base-first."""
+    path = find_recipe_file(name_or_path, _seen[-1].parent if _seen else None)
+    if path.resolve() in _seen:
+        raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in _seen]}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    return deep_merge(load_raw(parent, _seen + (path.resolve(),)), raw)
+
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """`--train.max_steps 5` / `--train.max_steps=5` -> nested dict; values parsed as YAML."""
+    out: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --section.field value")
+        key = arg[2:]
+        if "=" in key:
+            key, text = key.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise RecipeError(f"override {arg} has no value")
+            text = args[i + 1]
+            i += 1
+        i += 1
+        value = yaml.safe_load(text) if text != "" else ""
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+def from_dict(raw: dict) -> Recipe:
+    recipe = _build(Recipe, raw, "")
+    recipe.validate()
+    return recipe
+
+
+def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = False) -> Recipe:
+    raw = load_raw(name_or_path)
+    raw.setdefault("name", Path(name_or_path).stem)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    raw["smoke"] = smoke or bool(raw.get("smoke", False))
+    return from_dict(raw)
+
+
+def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
+    """One recipe per stage: the top-level values with the stage's overrides on top."""
+    if not recipe.stages:
+        return [("main", recipe)]
+    top = recipe.to_dict()
+    top["stages"] = []
+    out = []
+    for stage in recipe.stages:
+        overrides = {k: v for k, v in stage.items() if k != "name"}
+        stage_recipe = from_dict(deep_merge(top, overrides))
+        out.append((stage["name"], stage_recipe))
+    return out
+
+
+# ---------------------------------------------------------------- typed construction
+
+
+def _build(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise RecipeError(f"unknown key {path!r}{hint} Valid keys here: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, path: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], path)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise RecipeError(f"{path} = {value!r}: expected an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise RecipeError(f"{path} = {value!r}: expected a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a string")
+    if hint is list or origin is list:
+        if isinstance(value, str) and path.endswith("report_to"):
+            return [value]
+        if isinstance(value, list):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a list")
+    if hint is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a mapping")
+    return value
+
+
+def _choice(path: str, value: Any, valid: tuple) -> None:
+    if value not in valid:
+        close = difflib.get_close_matches(str(value), valid, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecipeError(f"{path} = {value!r} is not valid{hint}; valid values: {', '.join(valid)}")
+
+
+def _positive(path: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise RecipeError(f"{path} = {value}: must be >= {minimum}")

@@ -1,0 +1,1 @@
+"""Sources -> tokenized documents -> packed fixed-length sequences with document boundaries."""

@@ -1,0 +1,100 @@
+"""Document sources: local text folders, jsonl, parquet, saved `datasets`, and the testbed corpus.
+
+Every source becomes a `datasets.Dataset` with one document per row in a `text` column.
+`check_sources` runs before any work so that a missing file fails at once.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import datasets
+
+from ..config import RecipeError
+from ..testbed.corpus import corpus_files, corpus_fingerprint, read_text
+
+
+def _path(source: dict) -> Path:
+    return Path(source["path"]).expanduser()
+
+
+def check_sources(sources: list[dict], where: str = "data.sources") -> None:
+    """Fail early, naming the source, when its files are not there."""
+    for i, source in enumerate(sources):
+        kind = source["type"]
+        if kind == "testbed":
+            continue
+        path = _path(source)
+        label = f"{where}[{i}] ({kind})"
+        if kind == "text_dir":
+            if not path.is_dir():
+                raise RecipeError(f"{label}: folder {str(path)!r} does not exist; set it to a folder of text files")
+            if not any(path.glob(source.get("glob", "**/*.txt"))):
+                raise RecipeError(f"{label}: no files match {source.get('glob', '**/*.txt')!r} in {str(path)!r}")
+        elif kind == "hf_disk":
+            if not (path / "dataset_info.json").is_file() and not (path / "dataset_dict.json").is_file():
+                raise RecipeError(
+                    f"{label}: {str(path)!r} is not a dataset saved with `datasets.save_to_disk` "
+                    "(no dataset_info.json / dataset_dict.json)"
+                )
+        elif not path.is_file():
+            raise RecipeError(f"{label}: file {str(path)!r} does not exist; set its 'path' to a local {kind} file")
+
+
+def _files_of(source: dict) -> list[Path]:
+    kind = source["type"]
+    if kind == "testbed":
+        return corpus_files(source.get("split", "train"), source.get("max_files"))
+    path = _path(source)
+    if kind == "text_dir":
+        return sorted(p for p in path.glob(source.get("glob", "**/*.txt")) if p.is_file())
+    if kind == "hf_disk":
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    return [path]
+
+
+def sources_fingerprint(sources: list[dict]) -> str:
+    """A content hash of the sources: the packed-data cache is keyed by it."""
+    h = hashlib.sha256()
+    for source in sources:
+        h.update(repr(sorted(source.items())).encode())
+        if source["type"] == "testbed":
+            h.update(corpus_fingerprint().encode())
+            continue
+        for path in _files_of(source):
+            h.update(str(path).encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_source(source: dict) -> datasets.Dataset:
+    kind = source["type"]
+    field = source.get("field", "text")
+    if kind in ("testbed", "text_dir"):
+        files = _files_of(source)
+        return datasets.Dataset.from_dict({"text": [read_text(p) for p in files]})
+    if kind == "jsonl":
+        ds = datasets.load_dataset("json", data_files=str(_path(source)), split="train")
+    elif kind == "parquet":
+        ds = datasets.load_dataset("parquet", data_files=str(_path(source)), split="train")
+    else:
+        ds = datasets.load_from_disk(str(_path(source)))
+        if isinstance(ds, datasets.DatasetDict):
+            split = source.get("split", "train")
+            if split not in ds:
+                raise RecipeError(f"hf_disk source {source['path']!r} has splits {list(ds)}, not {split!r}")
+            ds = ds[split]
+    if field not in ds.column_names:
+        raise RecipeError(
+            f"{kind} source {source.get('path')!r} has no column {field!r}; its columns are {ds.column_names} "
+            "(set 'field' on the source)"
+        )
+    ds = ds.select_columns([field])
+    return ds.rename_column(field, "text") if field != "text" else ds
+
+
+def load_documents(sources: list[dict]) -> datasets.Dataset:
+    parts = [load_source(s) for s in sources]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)

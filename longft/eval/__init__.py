@@ -1,0 +1,1 @@
+"""Evaluation: perplexity by context length, passkey retrieval grids, reports with plots."""

@@ -1,0 +1,75 @@
+"""The report a person looks at: perplexity curves and passkey heatmaps (PNG), JSON, a table."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def plot_perplexity(results: list[dict], window: int, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(6.5, 4.2))
+    for r in results:
+        xs = [int(k) for k in r["fixed_target_ppl"]]
+        ax.plot(xs, list(r["fixed_target_ppl"].values()), marker="o", label=r["label"])
+    ax.axvline(window, color="grey", linestyle="--", linewidth=1)
+    ax.text(window, ax.get_ylim()[1], " original window", va="top", fontsize=8, color="grey")
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("context length (tokens)")
+    ax.set_ylabel(f"perplexity of the last {results[0]['target_tokens']} tokens")
+    ax.set_title("Held-out perplexity by context length (fixed target)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_passkey(results: list[dict], out: Path) -> None:
+    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    for ax, r in zip(axes[0], results):
+        grid = r["passkey"]
+        im = ax.imshow(grid["accuracy"], vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(grid["depths"])), [f"{d:.0%}" for d in grid["depths"]])
+        ax.set_yticks(range(len(grid["lengths"])), grid["lengths"])
+        for i, row in enumerate(grid["accuracy"]):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.0%}", ha="center", va="center", fontsize=8)
+        ax.set_xlabel("needle depth")
+        ax.set_ylabel("prompt length (tokens)")
+        ax.set_title(f"passkey: {r['label']}")
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label="exact-match accuracy")
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def summary_rows(results: list[dict], window: int) -> list[list[str]]:
+    lengths = sorted({int(k) for r in results for k in r["fixed_target_ppl"]})
+    rows = [["model"] + [f"ppl@{n}" for n in lengths] + [f"passkey@{n}" for n in results[0]["passkey"]["lengths"]]]
+    for r in results:
+        ppl = [f"{r['fixed_target_ppl'][str(n)]:.3f}" if str(n) in r["fixed_target_ppl"] else "-" for n in lengths]
+        acc = [f"{sum(row) / len(row):.0%}" for row in r["passkey"]["accuracy"]]
+        rows.append([r["label"]] + ppl + acc)
+    return rows
+
+
+def format_table(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)) for row in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def write_report(results: list[dict], window: int, target_len: int, out_dir: Path, extra: dict | None = None) -> str:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    payload = {"original_window": window, "target_length": target_len, "models": results, **(extra or {})}
+    (out_dir / "report.json").write_text(json.dumps(payload, indent=2))
+    plot_perplexity(results, window, out_dir / "perplexity_by_length.png")
+    plot_passkey(results, out_dir / "passkey_grid.png")
+    table = format_table(summary_rows(results, window))
+    (out_dir / "summary.txt").write_text(table + "\n")
+    return table

@@ -1,0 +1,65 @@
+"""Run the evaluation suite on one model: both perplexities and the passkey grid."""
+from __future__ import annotations
+
+from ..config import EvalConfig
+from ..data.sources import load_documents
+from .documents import long_documents
+from .passkey import passkey_grid
+from .perplexity import fixed_target_perplexity, sliding_window_perplexity
+
+
+def default_context_lengths(ev: EvalConfig, window: int, target_len: int) -> list[int]:
+    if ev.context_lengths:
+        return sorted(int(c) for c in ev.context_lengths)
+    c = max(ev.target_tokens * 2, window // 2)
+    out = []
+    while c < target_len:
+        out.append(c)
+        c *= 2
+    return out + [target_len]
+
+
+def passkey_lengths(ev: EvalConfig, window: int, target_len: int) -> list[int]:
+    return sorted(int(n) for n in ev.passkey_lengths) if ev.passkey_lengths else sorted({window, target_len})
+
+
+def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: int, label: str) -> dict:
+    def progress(msg: str) -> None:
+        print(f"[eval:{label}] {msg}", flush=True)
+
+    model.eval()
+    lengths = default_context_lengths(ev, window, target_len)
+    docs = long_documents(ev.sources, tokenizer, max(lengths), ev.num_docs)
+    if not docs:
+        from ..config import RecipeError
+
+        raise RecipeError(
+            f"eval.sources has no document of {max(lengths)} tokens or more; add longer held-out documents "
+            "or lower eval.context_lengths"
+        )
+    progress(f"{len(docs)} held-out documents of >= {max(lengths)} tokens")
+    fixed = fixed_target_perplexity(model, docs, lengths, ev.target_tokens, progress=progress)
+    sliding = {}
+    for w in sorted({window, target_len}):
+        stride = ev.sliding_stride or w // 2
+        sliding[w] = sliding_window_perplexity(model, [d[: 2 * target_len] for d in docs], w, stride)
+        progress(f"sliding-window perplexity, window {w} stride {stride}: {sliding[w]:.3f}")
+    filler = list(load_documents(ev.sources)["text"]) if ev.passkey_template == "code" else []
+    grid = passkey_grid(
+        model,
+        tokenizer,
+        passkey_lengths(ev, window, target_len),
+        [float(d) for d in ev.passkey_depths],
+        ev.passkey_trials,
+        ev.passkey_template,
+        filler,
+        progress=progress,
+    )
+    return {
+        "label": label,
+        "fixed_target_ppl": {str(k): v for k, v in fixed.items()},
+        "target_tokens": ev.target_tokens,
+        "num_docs": len(docs),
+        "sliding_window_ppl": {str(k): v for k, v in sliding.items()},
+        "passkey": grid,
+    }

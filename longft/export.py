@@ -1,0 +1,46 @@
+"""Write a plain Hugging Face checkpoint: adapters merged, rope config set, tokenizer beside it.
+
+The result loads with `AutoModelForCausalLM.from_pretrained` / `AutoTokenizer` alone: no
+longft code, no custom attention (training-only attention is swapped back to SDPA).
+"""
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+TRAINING_ONLY_ATTENTION_PREFIX = "longft_"
+
+
+def merge_adapters(model):
+    try:
+        from peft import PeftModel
+    except ImportError:  # peft is a dependency, but a plain model needs no merge
+        return model
+    if isinstance(model, PeftModel):
+        return model.merge_and_unload()
+    return model
+
+
+def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None) -> Path:
+    """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten."""
+    out = Path(out)
+    model = merge_adapters(model)
+    attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
+    if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
+        model.config._attn_implementation = "sdpa"
+    tmp = out.with_name(out.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    for name, text in (extra_files or {}).items():
+        (tmp / name).write_text(text)
+    if out.exists():
+        old = out.with_name(out.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        out.rename(old)
+        tmp.rename(out)
+        shutil.rmtree(old)
+    else:
+        tmp.rename(out)
+    return out

@@ -1,0 +1,99 @@
+"""Load tokenizers and models for a recipe: a hub id or folder, the testbed base, or a stand-in."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from .config import ModelConfig, PositionConfig, RecipeError
+from .positions.rope import apply_position_method
+
+SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+
+
+def _config_class(family: str):
+    from transformers import LlamaConfig, MistralConfig, Qwen2Config
+
+    return {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[family]
+
+
+def resolve_model_path(name: str) -> str:
+    """A local folder, or a hub id already in the local cache; fails early otherwise."""
+    if name == "testbed":
+        from .testbed.base import ensure_testbed_base
+
+        return str(ensure_testbed_base())
+    if Path(name).expanduser().is_dir():
+        if not (Path(name).expanduser() / "config.json").is_file():
+            raise RecipeError(f"model.name_or_path = {name!r} is a folder without config.json")
+        return str(Path(name).expanduser())
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name, local_files_only=True)
+    except Exception:
+        raise RecipeError(
+            f"model.name_or_path = {name!r} is not available offline: it is neither a local folder nor in the "
+            "Hugging Face cache. Set --model.name_or_path /path/to/the/model (a folder with config.json and "
+            "weights), or run the recipe with --smoke to try it on a tiny stand-in model."
+        ) from None
+    return name
+
+
+def check_model_available(model: ModelConfig) -> None:
+    if model.init == "scratch" or model.name_or_path == "testbed":
+        return
+    path = resolve_model_path(model.name_or_path)
+    from transformers import AutoConfig
+
+    model_type = AutoConfig.from_pretrained(path).model_type
+    if model_type not in SUPPORTED_MODEL_TYPES:
+        raise RecipeError(
+            f"model type {model_type!r} (from {model.name_or_path!r}) is not supported; "
+            f"supported types: {', '.join(SUPPORTED_MODEL_TYPES)}"
+        )
+
+
+def load_tokenizer(model: ModelConfig):
+    from transformers import AutoTokenizer
+
+    name = model.tokenizer or model.name_or_path
+    if name == "testbed":
+        from .testbed.tokenizer import build_testbed_tokenizer
+
+        name = str(build_testbed_tokenizer())
+    elif model.tokenizer is None:
+        name = resolve_model_path(name)
+    tok = AutoTokenizer.from_pretrained(name)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return tok
+
+
+def model_dtype(precision: str) -> torch.dtype:
+    if precision == "bf16" or (precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
+        return torch.bfloat16
+    return torch.float32
+
+
+def load_model(model: ModelConfig, position: PositionConfig, target_len: int, tokenizer, dtype=torch.float32):
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    if model.init == "scratch":
+        arch = dict(model.arch)
+        config = _config_class(model.family)(
+            vocab_size=len(tokenizer),
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **arch,
+        )
+        apply_position_method(config, position, target_len)
+        config._attn_implementation = model.attn_implementation
+        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=model.attn_implementation)
+    path = resolve_model_path(model.name_or_path)
+    config = AutoConfig.from_pretrained(path)
+    apply_position_method(config, position, target_len)
+    return AutoModelForCausalLM.from_pretrained(
+        path, config=config, dtype=dtype, attn_implementation=model.attn_implementation
+    )

@@ -1,0 +1,138 @@
+"""Run a recipe: check every input, then stage by stage pack -> train -> export, then evaluate.
+
+Each stage starts from the previous stage's output and writes `<output_dir>/<stage>/final`
+with a marker holding the stage's fingerprint. A re-run skips stages whose marker matches
+and resumes an interrupted stage from its last checkpoint.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from pathlib import Path
+
+from .config import Recipe, RecipeError, stage_recipes
+from .data.sources import check_sources
+from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
+from .smoke import smoke_recipe
+
+STAGE_MARKER = "longft_stage.json"
+
+
+def planned_stages(recipe: Recipe) -> list[tuple[str, Recipe, str]]:
+    """(name, resolved recipe, fingerprint chained through earlier stages)."""
+    out, chain = [], ""
+    for i, (name, stage) in enumerate(stage_recipes(recipe)):
+        if recipe.smoke:
+            stage = smoke_recipe(stage, first_stage=i == 0)
+        chain = hashlib.sha256((chain + stage.fingerprint()).encode()).hexdigest()[:16]
+        out.append((name, stage, chain))
+    return out
+
+
+def stage_done(stage_dir: Path, fingerprint: str) -> bool:
+    marker = stage_dir / "final" / STAGE_MARKER
+    if not marker.is_file():
+        return False
+    found = json.loads(marker.read_text()).get("fingerprint")
+    if found != fingerprint:
+        raise RecipeError(
+            f"{stage_dir} holds a finished stage of a different recipe (fingerprint {found}, this recipe "
+            f"{fingerprint}); nothing was changed there. Set --output_dir to a new folder or move that one away."
+        )
+    return True
+
+
+def preflight(recipe: Recipe, stages) -> None:
+    """Everything that can be checked without training: fails before any work starts."""
+    for i, (name, stage, _) in enumerate(stages):
+        check_sources(stage.data.sources, f"stage {name}: data.sources")
+        if stage.eval.enabled:
+            check_sources(stage.eval.sources, f"stage {name}: eval.sources")
+        if i == 0:
+            check_model_available(stage.model)
+        if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
+            raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
+    out = recipe.resolved_output_dir()
+    if out.exists() and not out.is_dir():
+        raise RecipeError(f"output_dir {str(out)!r} exists and is not a folder")
+    for name, _, fingerprint in stages:
+        stage_done(out / name, fingerprint)  # raises on a foreign finished stage
+
+
+def run_recipe(recipe: Recipe) -> dict:
+    started = time.time()
+    stages = planned_stages(recipe)
+    preflight(recipe, stages)
+    out = recipe.resolved_output_dir()
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+    previous: Path | None = None
+    summaries = {}
+    for i, (name, stage, fingerprint) in enumerate(stages):
+        stage_dir = out / name
+        if i > 0:
+            stage.model.name_or_path, stage.model.init, stage.model.tokenizer = str(previous), "pretrained", None
+        if stage_done(stage_dir, fingerprint):
+            print(f"[stage {name}] complete, skipping ({stage_dir / 'final'})", flush=True)
+            previous = stage_dir / "final"
+            continue
+        print(f"[stage {name}] {stage.position.method} -> {stage.data.seq_len} tokens, {stage.train.max_steps} steps", flush=True)
+        summaries[name] = run_stage(stage, stage_dir, fingerprint, initial_dir=out / "initial" if i == 0 else None)
+        previous = stage_dir / "final"
+    result = {"output": str(previous), "stages": summaries}
+    last = stages[-1][1]
+    if last.eval.enabled:
+        result["report"] = evaluate_recipe(stages, previous, out / "report")
+    print(f"[done] {recipe.name}: final checkpoint {previous} ({time.time() - started:.0f}s)", flush=True)
+    return result
+
+
+def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
+    from .data.prepare import prepare_packed
+    from .export import export_checkpoint
+    from .train.trainer import train_stage
+
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    tokenizer = load_tokenizer(stage.model)
+    packed, stats, _ = prepare_packed(stage.data, tokenizer)
+    model = load_model(stage.model, stage.position, stage.data.seq_len, tokenizer, model_dtype(stage.train.precision))
+    if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
+        export_checkpoint(model, tokenizer, initial_dir)  # the "base" that a scratch run is compared with
+    summary = train_stage(model, tokenizer, packed, stage, stage_dir)
+    summary["pack_fill_rate"] = stats.fill_rate
+    marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}
+    export_checkpoint(model, tokenizer, stage_dir / "final", {STAGE_MARKER: json.dumps(marker, indent=2, default=str)})
+    return summary
+
+
+def base_model_path(stages) -> str:
+    first = stages[0][1]
+    if first.model.init == "scratch":
+        return str(first.resolved_output_dir() / "initial")
+    return resolve_model_path(first.model.name_or_path)
+
+
+def evaluate_recipe(stages, final_dir: Path, report_dir: Path) -> dict:
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .eval.report import write_report
+    from .eval.suite import evaluate_model
+    from .positions.rope import original_window
+
+    first, last = stages[0][1], stages[-1][1]
+    ev = last.eval
+    tokenizer = AutoTokenizer.from_pretrained(str(final_dir))
+    extended = AutoModelForCausalLM.from_pretrained(str(final_dir), dtype=torch.float32)
+    window = original_window(extended.config, first.position)
+    target = last.data.seq_len
+    results = []
+    if ev.compare_base:
+        base = AutoModelForCausalLM.from_pretrained(base_model_path(stages), dtype=torch.float32)
+        results.append(evaluate_model(base, tokenizer, ev, window, target, "base (no scaling)"))
+        del base
+    results.append(evaluate_model(extended, tokenizer, ev, window, target, last.name))
+    table = write_report(results, window, target, report_dir)
+    print(f"\nHeld-out evaluation (original window {window}, target {target}); report in {report_dir}\n{table}\n", flush=True)
+    return {"dir": str(report_dir), "models": results}

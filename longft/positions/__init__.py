@@ -1,0 +1,1 @@
+"""Position methods: RoPE scaling through transformers' rope_parameters, and position-id schemes."""

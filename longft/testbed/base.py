@@ -1,0 +1,33 @@
+"""The testbed base: a tiny Llama pretrained by longft itself at a short window.
+
+It is built by running the `testbed-base` recipe through the same pipeline as every
+other recipe, once, into a cache folder keyed by that recipe and the corpus; a change
+to either builds a new one.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import cache_home
+from .corpus import corpus_fingerprint
+
+
+def testbed_base_dir() -> Path:
+    from ..config import load_recipe
+
+    recipe = load_recipe("testbed-base")
+    return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-{corpus_fingerprint()}"
+
+
+def ensure_testbed_base() -> Path:
+    from ..config import load_recipe
+    from ..pipeline import run_recipe
+
+    out = testbed_base_dir()
+    final = out / "main" / "final"
+    if (final / "longft_stage.json").is_file():
+        return final
+    print(f"[testbed] building the tiny base model once (cached in {out})", flush=True)
+    recipe = load_recipe("testbed-base", overrides={"output_dir": str(out)})
+    run_recipe(recipe)
+    return final

@@ -1,0 +1,1 @@
+"""The trainer wrapper over transformers' Trainer and its callbacks."""

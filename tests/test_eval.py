@@ -1,0 +1,56 @@
+"""Evaluation pieces compute what they claim."""
+import math
+import random
+
+import torch
+
+from longft.eval.passkey import code_prompt, filler_lines_from, landmark_prompt
+from longft.eval.perplexity import fixed_target_perplexity, sliding_window_perplexity, token_nll
+from longft.eval.report import write_report
+
+
+def test_fixed_target_scores_the_same_tokens_with_more_context(make_model):
+    model = make_model()
+    doc = torch.randint(3, 300, (200,), generator=torch.Generator().manual_seed(0)).tolist()
+    out = fixed_target_perplexity(model, [doc], [16, 64], target_tokens=8)
+    nll = token_nll(model, torch.tensor([doc[64 - 16 : 64]]))[0, -8:]
+    assert math.isclose(out[16], math.exp(nll.mean().item()), rel_tol=1e-5)
+    assert out[16] != out[64]
+
+
+def test_sliding_window_with_a_window_over_the_document_is_plain_perplexity(make_model):
+    model = make_model()
+    doc = torch.randint(3, 300, (50,), generator=torch.Generator().manual_seed(0)).tolist()
+    full = math.exp(token_nll(model, torch.tensor([doc])).mean().item())
+    assert math.isclose(sliding_window_perplexity(model, [doc], window=64, stride=32), full, rel_tol=1e-5)
+    # a smaller window scores every token once too, with less context
+    assert not math.isclose(sliding_window_perplexity(model, [doc], window=16, stride=8), full, rel_tol=1e-4)
+
+
+def test_passkey_prompts_fit_and_place_the_needle(tokenizer):
+    text = "\n".join(f"def f{i}(x):\n    return x * {i}" for i in range(400))
+    filler = filler_lines_from([text], tokenizer)
+    key = 48213
+    for depth in (0.0, 0.5, 1.0):
+        ids = code_prompt(tokenizer, filler, 512, depth, key, random.Random(0))
+        assert len(ids) <= 512 and len(ids) > 400
+        decoded = tokenizer.decode(ids)
+        at = decoded.index(f"passkey = {key}") / len(decoded)
+        assert abs(at - depth) < 0.1
+        assert decoded.endswith("passkey = ")
+    ids = landmark_prompt(tokenizer, 600, 0.5, key)
+    assert len(ids) <= 600 and f"pass key is {key}" in tokenizer.decode(ids)
+
+
+def test_report_writes_plots_json_and_table(tmp_path):
+    result = {
+        "label": "m",
+        "fixed_target_ppl": {"128": 5.0, "256": 4.0},
+        "target_tokens": 64,
+        "sliding_window_ppl": {"256": 4.5},
+        "passkey": {"lengths": [256], "depths": [0.0, 1.0], "trials": 2, "template": "code", "accuracy": [[0.5, 1.0]]},
+    }
+    table = write_report([result], 128, 256, tmp_path)
+    assert "ppl@256" in table and "75%" in table
+    for name in ("report.json", "perplexity_by_length.png", "passkey_grid.png", "summary.txt"):
+        assert (tmp_path / name).stat().st_size > 0

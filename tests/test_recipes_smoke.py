@@ -1,0 +1,65 @@
+"""Every shipped recipe runs end to end in --smoke mode: same code path, tiny stand-in, few steps."""
+import json
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM
+
+from longft.config import load_recipe, recipe_names
+from longft.pipeline import planned_stages, run_recipe
+
+pytestmark = pytest.mark.smoke
+
+
+@pytest.mark.parametrize("name", [n for n in recipe_names()])
+def test_recipe_runs_in_smoke_mode(name, tmp_path):
+    recipe = load_recipe(name, {"output_dir": str(tmp_path / name)}, smoke=True)
+    result = run_recipe(recipe)
+    final = AutoModelForCausalLM.from_pretrained(result["output"])
+    stage = planned_stages(recipe)[-1][1]
+    if stage.position.method not in ("none", "rope_theta"):
+        assert final.config.rope_parameters["rope_type"] == stage.position.method
+    if recipe.eval.enabled:
+        report = json.loads((tmp_path / name / "report" / "report.json").read_text())
+        assert report["models"][-1]["fixed_target_ppl"]
+        assert (tmp_path / name / "report" / "perplexity_by_length.png").is_file()
+
+
+def test_finished_stages_are_skipped_on_rerun(tmp_path, capsys):
+    recipe = load_recipe("yarn-128k", {"output_dir": str(tmp_path), "eval": {"enabled": False}}, smoke=True)
+    run_recipe(recipe)
+    finals = [tmp_path / name / "final" / "model.safetensors" for name in ("s1-64k", "s2-128k")]
+    stamps = [f.stat().st_mtime_ns for f in finals]
+    capsys.readouterr()
+    run_recipe(recipe)
+    out = capsys.readouterr().out
+    assert "[stage s1-64k] complete, skipping" in out and "[stage s2-128k] complete, skipping" in out
+    assert [f.stat().st_mtime_ns for f in finals] == stamps
+    second = AutoModelForCausalLM.from_pretrained(str(tmp_path / "s2-128k" / "final"))
+    assert second.config.rope_parameters["factor"] == 32  # stage 2 continued from stage 1 with its own factor
+
+
+def test_interrupted_stage_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
+    overrides = {"eval": {"enabled": False}, "train": {"max_steps": 4, "save_steps": 2}}
+    whole = load_recipe("tiny-pi-4x", {**overrides, "output_dir": str(tmp_path / "whole")}, smoke=True)
+    run_recipe(whole)
+
+    from longft.train import callbacks
+
+    original = callbacks.ThroughputCallback.on_step_end
+
+    def die_after_step_3(self, args, state, control, **kwargs):
+        original(self, args, state, control, **kwargs)
+        if state.global_step == 3:
+            raise KeyboardInterrupt("killed")
+
+    cut = load_recipe("tiny-pi-4x", {**overrides, "output_dir": str(tmp_path / "cut")}, smoke=True)
+    monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", die_after_step_3)
+    with pytest.raises(KeyboardInterrupt):
+        run_recipe(cut)
+    assert not (tmp_path / "cut" / "main" / "final").exists()
+    monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", original)
+    run_recipe(cut)
+    a = AutoModelForCausalLM.from_pretrained(str(tmp_path / "whole" / "main" / "final")).state_dict()
+    b = AutoModelForCausalLM.from_pretrained(str(tmp_path / "cut" / "main" / "final")).state_dict()
+    assert all(torch.allclose(a[k], b[k], atol=1e-6) for k in a)
