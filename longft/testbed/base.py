@@ -1,13 +1,14 @@
 """The testbed base: a tiny Llama pretrained by longft itself at a short window.
 
 It is built by running the `testbed-base` recipe through the same pipeline as every
-other recipe, once, into a cache folder keyed by that recipe and the corpus; a change
-to either builds a new one.
+other recipe, once, into a cache folder keyed by that recipe, the packer and the corpus;
+a change to any of them builds a new one.
 """
 from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.packing import PACKER_VERSION
 from ..paths import cache_home
 from .corpus import corpus_fingerprint
 
@@ -16,7 +17,7 @@ def testbed_base_dir() -> Path:
     from ..config import load_recipe
 
     recipe = load_recipe("testbed-base")
-    return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-{corpus_fingerprint()}"
+    return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-p{PACKER_VERSION}-{corpus_fingerprint()}"
 
 
 def ensure_testbed_base() -> Path:
