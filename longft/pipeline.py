@@ -89,14 +89,17 @@ def run_recipe(recipe: Recipe) -> dict:
 
 
 def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
+    from transformers import set_seed
+
     from .data.prepare import prepare_packed
     from .export import export_checkpoint
     from .train.trainer import train_stage
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(stage.model)
-    packed, stats, _ = prepare_packed(stage.data, tokenizer)
+    set_seed(stage.train.seed)  # a scratch init is part of what the seed reproduces
     model = load_model(stage.model, stage.position, stage.data.seq_len, tokenizer, model_dtype(stage.train.precision))
+    packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
         export_checkpoint(model, tokenizer, initial_dir)  # the "base" that a scratch run is compared with
     summary = train_stage(model, tokenizer, packed, stage, stage_dir)

@@ -7,6 +7,7 @@ from transformers import AutoModelForCausalLM
 
 from longft.config import load_recipe, recipe_names
 from longft.pipeline import planned_stages, run_recipe
+from longft.smoke import smoke_recipe
 
 pytestmark = pytest.mark.smoke
 
@@ -39,10 +40,17 @@ def test_finished_stages_are_skipped_on_rerun(tmp_path, capsys):
     assert second.config.rope_parameters["factor"] == 32  # stage 2 continued from stage 1 with its own factor
 
 
+def smoke_sized(name, output_dir, **train):
+    """A recipe already shrunk by --smoke, with its own step counts on top."""
+    recipe = smoke_recipe(load_recipe(name))
+    recipe.output_dir, recipe.eval.enabled = str(output_dir), False
+    for key, value in train.items():
+        setattr(recipe.train, key, value)
+    return recipe
+
+
 def test_interrupted_stage_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
-    overrides = {"eval": {"enabled": False}, "train": {"max_steps": 4, "save_steps": 2}}
-    whole = load_recipe("tiny-pi-4x", {**overrides, "output_dir": str(tmp_path / "whole")}, smoke=True)
-    run_recipe(whole)
+    run_recipe(smoke_sized("tiny-pi-4x", tmp_path / "whole", max_steps=4, save_steps=2))
 
     from longft.train import callbacks
 
@@ -53,11 +61,12 @@ def test_interrupted_stage_resumes_to_the_uninterrupted_result(tmp_path, monkeyp
         if state.global_step == 3:
             raise KeyboardInterrupt("killed")
 
-    cut = load_recipe("tiny-pi-4x", {**overrides, "output_dir": str(tmp_path / "cut")}, smoke=True)
+    cut = smoke_sized("tiny-pi-4x", tmp_path / "cut", max_steps=4, save_steps=2)
     monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", die_after_step_3)
     with pytest.raises(KeyboardInterrupt):
         run_recipe(cut)
     assert not (tmp_path / "cut" / "main" / "final").exists()
+    assert (tmp_path / "cut" / "main" / "checkpoints" / "checkpoint-2").is_dir()
     monkeypatch.setattr(callbacks.ThroughputCallback, "on_step_end", original)
     run_recipe(cut)
     a = AutoModelForCausalLM.from_pretrained(str(tmp_path / "whole" / "main" / "final")).state_dict()

@@ -18,7 +18,6 @@ def plot_perplexity(results: list[dict], window: int, out: Path) -> None:
     ax.axvline(window, color="grey", linestyle="--", linewidth=1)
     ax.text(window, ax.get_ylim()[1], " original window", va="top", fontsize=8, color="grey")
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
     ax.set_xlabel("context length (tokens)")
     ax.set_ylabel(f"perplexity of the last {results[0]['target_tokens']} tokens")
     ax.set_title("Held-out perplexity by context length (fixed target)")
@@ -30,7 +29,9 @@ def plot_perplexity(results: list[dict], window: int, out: Path) -> None:
 
 
 def plot_passkey(results: list[dict], out: Path) -> None:
-    fig, axes = plt.subplots(1, len(results), figsize=(4.2 * len(results), 3.6), squeeze=False)
+    fig, axes = plt.subplots(
+        1, len(results), figsize=(4.6 * len(results) + 1, 3.8), squeeze=False, constrained_layout=True
+    )
     for ax, r in zip(axes[0], results):
         grid = r["passkey"]
         im = ax.imshow(grid["accuracy"], vmin=0, vmax=1, cmap="RdYlGn", aspect="auto")
