@@ -73,6 +73,43 @@ class PositionConfig:
 
 
 @dataclass
+class AttentionConfig:
+    """Training-time attention. Inference and export always use full attention."""
+
+    method: str = "full"  # full | s2 (LongLoRA shifted sparse attention)
+    group_size_ratio: float = 0.25  # G = seq_len * ratio
+    group_size: int | None = None  # a fixed G instead (SFT on lengths that are not a multiple)
+    path: str = "auto"  # auto | sdpa | flex | flash
+
+    def validate(self) -> None:
+        _choice("attention.method", self.method, ("full", "s2"))
+        _choice("attention.path", self.path, ("auto", "sdpa", "flex", "flash"))
+        if not 0 < self.group_size_ratio <= 1:
+            raise RecipeError(f"attention.group_size_ratio = {self.group_size_ratio}: must be in (0, 1]")
+
+
+@dataclass
+class AdapterConfig:
+    method: str = "none"  # none | lora
+    r: int = 8
+    alpha: int = 16
+    dropout: float = 0.0
+    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    # Trained in full beside the adapters (LongLoRA's "LoRA+"): embed, norm, lm_head
+    trainable_params: list = field(default_factory=lambda: ["embed", "norm"])
+    quantize: str = "none"  # none | 4bit (QLoRA, needs bitsandbytes)
+
+    def validate(self) -> None:
+        _choice("adapter.method", self.method, ("none", "lora"))
+        _choice("adapter.quantize", self.quantize, ("none", "4bit"))
+        _positive("adapter.r", self.r)
+        for name in self.trainable_params:
+            _choice("adapter.trainable_params[]", name, ("embed", "norm", "lm_head"))
+        if self.quantize != "none" and self.method != "lora":
+            raise RecipeError("adapter.quantize = '4bit' trains adapters on frozen 4-bit weights: set adapter.method: lora")
+
+
+@dataclass
 class DataConfig:
     sources: list = field(default_factory=lambda: [{"type": "testbed", "split": "train"}])
     seq_len: int = 1024
@@ -166,6 +203,8 @@ class Recipe:
     output_dir: str | None = None  # default: runs/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
     position: PositionConfig = field(default_factory=PositionConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    adapter: AdapterConfig = field(default_factory=AdapterConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
@@ -176,7 +215,7 @@ class Recipe:
     smoke: bool = False
 
     def validate(self) -> None:
-        for section in (self.model, self.position, self.data, self.train, self.eval):
+        for section in (self.model, self.position, self.attention, self.adapter, self.data, self.train, self.eval):
             section.validate()
         for i, stage in enumerate(self.stages):
             if not isinstance(stage, dict) or "name" not in stage:
@@ -185,6 +224,10 @@ class Recipe:
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
         check_length_fits_method(self.position, self.data.seq_len)
+        if self.attention.method == "s2":
+            from .attention.s2attn import group_size_for
+
+            group_size_for(self.data.seq_len, self.attention.group_size_ratio, self.attention.group_size)
 
     def resolved_output_dir(self) -> Path:
         return Path(self.output_dir or f"runs/{self.name}{'-smoke' if self.smoke else ''}")

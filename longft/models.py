@@ -76,7 +76,9 @@ def model_dtype(precision: str) -> torch.dtype:
     return torch.float32
 
 
-def load_model(model: ModelConfig, position: PositionConfig, target_len: int, tokenizer, dtype=torch.float32):
+def load_model(
+    model: ModelConfig, position: PositionConfig, target_len: int, tokenizer, dtype=torch.float32, quantization=None
+):
     from transformers import AutoConfig, AutoModelForCausalLM
 
     if model.init == "scratch":
@@ -95,5 +97,5 @@ def load_model(model: ModelConfig, position: PositionConfig, target_len: int, to
     config = AutoConfig.from_pretrained(path)
     apply_position_method(config, position, target_len)
     return AutoModelForCausalLM.from_pretrained(
-        path, config=config, dtype=dtype, attn_implementation=model.attn_implementation
+        path, config=config, dtype=dtype, attn_implementation=model.attn_implementation, quantization_config=quantization
     )

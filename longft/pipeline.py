@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import Recipe, RecipeError, stage_recipes
 from .data.sources import check_sources
+from .methods.longlora import apply_adapter, apply_attention, quantization_config
 from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
 from .smoke import smoke_recipe
 
@@ -51,6 +52,12 @@ def preflight(recipe: Recipe, stages) -> None:
             check_sources(stage.eval.sources, f"stage {name}: eval.sources")
         if i == 0:
             check_model_available(stage.model)
+        quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
+        if stage.attention.path == "flash":
+            from .attention.s2attn import flash_available
+
+            if not flash_available():
+                raise RecipeError("attention.path = 'flash' needs flash-attn and a CUDA GPU; use path: auto")
         if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
             raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
     out = recipe.resolved_output_dir()
@@ -98,10 +105,18 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
     stage_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(stage.model)
     set_seed(stage.train.seed)  # a scratch init is part of what the seed reproduces
-    model = load_model(stage.model, stage.position, stage.data.seq_len, tokenizer, model_dtype(stage.train.precision))
+    model = load_model(
+        stage.model,
+        stage.position,
+        stage.data.seq_len,
+        tokenizer,
+        model_dtype(stage.train.precision),
+        quantization_config(stage.adapter),
+    )
     packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
         export_checkpoint(model, tokenizer, initial_dir)  # the "base" that a scratch run is compared with
+    model = apply_adapter(apply_attention(model, stage.attention), stage.adapter)
     summary = train_stage(model, tokenizer, packed, stage, stage_dir)
     summary["pack_fill_rate"] = stats.fill_rate
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}

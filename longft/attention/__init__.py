@@ -1,0 +1,1 @@
+"""Training-time attention registered with transformers' AttentionInterface (S²-Attn)."""

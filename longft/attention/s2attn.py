@@ -1,0 +1,196 @@
+"""Shifted sparse attention (S²-Attn, LongLoRA) as a transformers attention function.
+
+Definition (per batch row, sequence length N, group size G):
+- heads [0, H/2): groups [0, G), [G, 2G), ...;
+- heads [H/2, H): groups shifted by G/2 *by offsets*: [0, G/2), [G/2, 3G/2), ..., [N - G/2, N).
+  Nothing wraps around: the reference's non-flash path rolls tokens by -G/2, which puts the
+  first tokens into the last group where the causal mask lets them see the future.
+- inside a group attention is causal, and a token never attends to another document of a
+  packed sequence (documents are read from restarting position ids, as everywhere in longft).
+  Groups are laid out on each document's own positions, so packing changes nothing.
+
+Three paths with one meaning: grouped SDPA (segments gathered into batches: N*G work, not N*N),
+flex attention with a block mask, and flash-attn varlen with cu_seqlens. Training only; an
+exported model uses full attention.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..config import RecipeError
+
+NAME = "longft_s2attn"
+
+
+def group_size_for(seq_len: int, ratio: float | None, fixed: int | None) -> int:
+    """G from the ratio (G = N * ratio) or a fixed size; N must split into whole, even groups."""
+    g = fixed if fixed else int(round(seq_len * ratio))
+    if g < 2 or g % 2 or seq_len % g:
+        rule = f"group_size {fixed}" if fixed else f"group_size_ratio {ratio} (G = {seq_len} * {ratio} = {seq_len * ratio:g})"
+        raise RecipeError(
+            f"S²-Attn cannot group a sequence of {seq_len} tokens with {rule}: the length must be a multiple "
+            f"of an even group size; use a length that is a multiple of {2 * max(1, round(1 / ratio)) if ratio else 'G'}"
+            " or set attention.group_size"
+        )
+    return g
+
+
+def segment_starts(position_ids: torch.Tensor | None, batch: int, seq_len: int, group: int, shifted: bool, device):
+    """(batch, seq_len) bool: True where an attention segment starts.
+
+    Groups are laid out on each document's own positions (its position ids), so a document
+    packed at any offset is grouped exactly as it would be alone: plain groups start at
+    positions 0, G, 2G, ...; shifted groups at 0, G/2, 3G/2, ... and a new document always
+    starts a new segment.
+    """
+    if position_ids is None:
+        pos = torch.arange(seq_len, device=device).expand(batch, -1)
+    else:
+        pos = position_ids.to(device).expand(batch, -1)
+    g = (pos + (group // 2 if shifted else 0)) // group
+    starts = torch.ones(batch, seq_len, dtype=torch.bool, device=device)
+    starts[:, 1:] = (pos[:, 1:] != pos[:, :-1] + 1) | (g[:, 1:] != g[:, :-1])
+    return starts
+
+
+def segment_ids(starts: torch.Tensor) -> torch.Tensor:
+    return starts.long().cumsum(-1)
+
+
+def _segments(starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Flat start indices and lengths of the segments, over the batch flattened row by row."""
+    flat = starts.flatten().nonzero().flatten()
+    ends = torch.cat([flat[1:], torch.tensor([starts.numel()], device=starts.device)])
+    return flat, ends - flat
+
+
+def _repeat_kv(x: torch.Tensor, heads: int) -> torch.Tensor:
+    return x if x.shape[1] == heads else x.repeat_interleave(heads // x.shape[1], dim=1)
+
+
+# ---------------------------------------------------------------- grouped SDPA
+
+
+def _sdpa_segments(q, k, v, starts, scale):
+    """Causal attention inside each segment. Segments of one length are gathered into one
+    batch, so the work is the sum of segment² (N*G), never N*N."""
+    B, h, N, D = q.shape
+    fq, fk, fv = (x.transpose(1, 2).reshape(B * N, h, D) for x in (q, k, v))
+    first, lengths = _segments(starts)
+    out = torch.empty_like(fq)
+    for length in lengths.unique().tolist():
+        chosen = first[lengths == length]
+        count, begin = len(chosen), int(chosen[0])
+        if int(chosen[-1]) - begin == (count - 1) * length:  # one contiguous run: views, no gather
+            run = slice(begin, begin + count * length)
+            o = F.scaled_dot_product_attention(
+                *(x[run].view(count, length, h, D).transpose(1, 2) for x in (fq, fk, fv)), is_causal=True, scale=scale
+            )
+            out[run] = o.transpose(1, 2).reshape(count * length, h, D)
+            continue
+        idx = chosen[:, None] + torch.arange(length, device=q.device)
+        o = F.scaled_dot_product_attention(
+            fq[idx].transpose(1, 2), fk[idx].transpose(1, 2), fv[idx].transpose(1, 2), is_causal=True, scale=scale
+        )
+        out[idx] = o.transpose(1, 2)
+    return out.view(B, N, h, D).transpose(1, 2)
+
+
+def s2_sdpa(q, k, v, plain, shifted, scale):
+    half = q.shape[1] // 2
+    return torch.cat(
+        [
+            _sdpa_segments(q[:, :half], k[:, :half], v[:, :half], plain, scale),
+            _sdpa_segments(q[:, half:], k[:, half:], v[:, half:], shifted, scale),
+        ],
+        dim=1,
+    )
+
+
+# ---------------------------------------------------------------- flex attention
+
+
+def s2_flex(q, k, v, plain, shifted, scale):
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    B, H, N, _ = q.shape
+    seg_plain, seg_shifted = segment_ids(plain), segment_ids(shifted)
+
+    def mask_mod(b, h, qi, ki):
+        same = torch.where(h < H // 2, seg_plain[b, qi] == seg_plain[b, ki], seg_shifted[b, qi] == seg_shifted[b, ki])
+        return same & (ki <= qi)
+
+    block = create_block_mask(mask_mod, B, H, N, N, device=q.device)
+    return flex_attention(q, k, v, block_mask=block, scale=scale)
+
+
+# ---------------------------------------------------------------- flash-attn varlen
+
+
+def s2_flash(q, k, v, plain, shifted, scale):
+    from flash_attn import flash_attn_varlen_func
+
+    B, H, N, D = q.shape
+    half = H // 2
+    outs = []
+    for heads, starts in ((slice(0, half), plain), (slice(half, H), shifted)):
+        first, lengths = _segments(starts)
+        cu = torch.cat([first, torch.tensor([B * N], device=q.device)]).to(torch.int32)
+        longest = int(lengths.max())
+
+        def flat(x):
+            return x[:, heads].transpose(1, 2).reshape(B * N, -1, D)
+
+        o = flash_attn_varlen_func(flat(q), flat(k), flat(v), cu, cu, longest, longest, softmax_scale=scale, causal=True)
+        outs.append(o.view(B, N, -1, D).transpose(1, 2))
+    return torch.cat(outs, dim=1)
+
+
+PATHS = {"sdpa": s2_sdpa, "flex": s2_flex, "flash": s2_flash}
+
+
+def flash_available() -> bool:
+    try:
+        import flash_attn  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.is_available()
+
+
+def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = None, path: str = "auto"):
+    """An attention function with transformers' signature; returns (B, N, H, D) like the built-ins."""
+    if path not in ("auto", *PATHS):
+        raise RecipeError(f"attention.path = {path!r} is not valid; valid paths: auto, {', '.join(PATHS)}")
+    if path == "flash" and not flash_available():
+        raise RecipeError("attention.path = 'flash' needs flash-attn and a CUDA GPU (pip install flash-attn)")
+
+    def s2_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        if kwargs.get("past_key_values") is not None and query.shape[2] != key.shape[2]:
+            raise RuntimeError("S²-Attn is for training; evaluate and generate with full attention (sdpa)")
+        B, H, N, _ = query.shape
+        group = group_size_for(N, group_size_ratio, group_size)
+        key, value = _repeat_kv(key, H), _repeat_kv(value, H)
+        position_ids = kwargs.get("position_ids")
+        plain = segment_starts(position_ids, B, N, group, False, query.device)
+        shifted = segment_starts(position_ids, B, N, group, True, query.device)
+        chosen = path if path != "auto" else ("flash" if query.is_cuda and flash_available() else "sdpa")
+        out = PATHS[chosen](query, key, value, plain, shifted, scaling)
+        return out.transpose(1, 2).contiguous(), None
+
+    return s2_attention
+
+
+def _no_mask(*args, **kwargs):
+    """S²-Attn builds its own group/document masks from position ids; transformers need not."""
+    return None
+
+
+def register_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = None, path: str = "auto") -> str:
+    """Register under NAME for `attn_implementation=NAME` (re-registering replaces the settings)."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    AttentionInterface.register(NAME, make_s2_attention(group_size_ratio, group_size, path))
+    AttentionMaskInterface.register(NAME, _no_mask)
+    return NAME

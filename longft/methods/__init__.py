@@ -1,0 +1,1 @@
+"""What each recipe family adds to a loaded model (attention swaps, adapters)."""

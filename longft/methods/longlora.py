@@ -1,0 +1,81 @@
+"""LongLoRA: S²-Attn for training, and LoRA with trainable embeddings and norms ("LoRA+").
+
+The base model is loaded as usual (with its rope scaling), then:
+- attention.method = s2: S²-Attn is registered with transformers' AttentionInterface and the
+  model switched to it; export switches back to full attention;
+- adapter.method = lora: peft LoRA on the target projections, with the embedding and every
+  norm trained in full (peft `modules_to_save`, so checkpoints hold them and merge folds them in).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..config import AdapterConfig, AttentionConfig, RecipeError
+
+NORM_MODULES = ("input_layernorm", "post_attention_layernorm", "norm")
+TRAINABLE_MODULES = {"embed": ("embed_tokens",), "norm": NORM_MODULES, "lm_head": ("lm_head",)}
+
+
+def apply_attention(model, attention: AttentionConfig):
+    if attention.method == "full":
+        return model
+    from ..attention.s2attn import register_s2_attention
+
+    name = register_s2_attention(attention.group_size_ratio, attention.group_size, attention.path)
+    model.set_attn_implementation(name)
+    return model
+
+
+def _untie_output(model) -> None:
+    """A trainable embedding must not drag a frozen tied lm_head along with it."""
+    if getattr(model.config, "tie_word_embeddings", False):
+        out = model.get_output_embeddings()
+        out.weight = torch.nn.Parameter(model.get_input_embeddings().weight.detach().clone())
+        model.config.tie_word_embeddings = False
+
+
+def apply_adapter(model, adapter: AdapterConfig):
+    if adapter.method == "none":
+        return model
+    from peft import LoraConfig, get_peft_model
+
+    modules_to_save = [m for key in adapter.trainable_params for m in TRAINABLE_MODULES[key]]
+    if "embed" in adapter.trainable_params and "lm_head" not in adapter.trainable_params:
+        _untie_output(model)
+    config = LoraConfig(
+        r=adapter.r,
+        lora_alpha=adapter.alpha,
+        lora_dropout=adapter.dropout,
+        target_modules=list(adapter.target_modules),
+        modules_to_save=modules_to_save or None,
+        task_type="CAUSAL_LM",
+    )
+    peft_model = get_peft_model(model, config)
+    peft_model.enable_input_require_grads()  # gradient checkpointing needs grads flowing from the inputs
+    return peft_model
+
+
+def quantization_config(adapter: AdapterConfig):
+    """QLoRA: 4-bit NF4 base weights through bitsandbytes; a clear error where it is missing."""
+    if adapter.quantize == "none":
+        return None
+    try:
+        import bitsandbytes  # noqa: F401
+    except ImportError:
+        raise RecipeError(
+            "adapter.quantize = '4bit' needs bitsandbytes (pip install 'longft[qlora]') and a CUDA GPU"
+        ) from None
+    if not torch.cuda.is_available():
+        raise RecipeError("adapter.quantize = '4bit' needs a CUDA GPU; bitsandbytes 4-bit training does not run on the CPU")
+    from transformers import BitsAndBytesConfig
+
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def trainable_parameter_names(model) -> list[str]:
+    return [n for n, p in model.named_parameters() if p.requires_grad]
