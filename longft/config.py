@@ -23,7 +23,7 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 POSITION_METHODS = ("none", "linear", "dynamic", "yarn", "llama3", "rope_theta", "longrope")
 SPLIT_POLICIES = ("chunk", "truncate", "drop")
-SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk")
+SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk", "sft_jsonl")
 PRECISIONS = ("auto", "bf16", "fp32")
 PASSKEY_TEMPLATES = ("code", "landmark")
 
@@ -265,6 +265,8 @@ SOURCE_FIELDS = {
     "jsonl": {"type", "path", "field"},
     "parquet": {"type", "path", "field"},
     "hf_disk": {"type", "path", "field", "split"},
+    # supervised pairs (LongAlpaca format): the loss covers the output only
+    "sft_jsonl": {"type", "path", "instruction_field", "input_field", "output_field"},
 }
 
 

@@ -4,7 +4,8 @@ Transformers reads packed documents from position ids that restart at 0 (attenti
 left as None): SDPA and eager get a block-diagonal causal mask, flex attention a block
 mask, flash-attn varlen cu_seqlens. It does so only when no KV cache is in play, so the
 batch says `use_cache=False` itself instead of trusting the model config. The first token of each document gets label -100 so
-no document is asked to predict the next one's start.
+no document is asked to predict the next one's start; a supervised pair's prompt
+(`doc_masked` leading tokens) carries no loss either.
 """
 from __future__ import annotations
 
@@ -25,10 +26,11 @@ class PackedCollator:
         for f in features:
             ids = list(f["input_ids"])
             doc_lens = list(f["doc_lens"])
+            doc_masked = list(f.get("doc_masked") or [0] * len(doc_lens))
             labels = list(ids)
             start = 0
-            for n in doc_lens:
-                labels[start] = -100
+            for n, masked in zip(doc_lens, doc_masked):
+                labels[start : start + max(1, masked)] = [-100] * max(1, masked)
                 start += n
             pad = self.seq_len - len(ids)
             if pad > 0:  # the tail is one more "document" of padding, never scored

@@ -141,22 +141,26 @@ def pack_tokenized(
     stats.packs = len(bins)
     stats.fill_rate = stats.tokens_kept / (len(bins) * seq_len) if bins else 0.0
     ids_column = tokenized["input_ids"]
+    masked_column = tokenized["masked"] if "masked" in tokenized.column_names else None
 
     def generate():
         for members in tqdm(bins, desc="packing", mininterval=2):
             ids: list[int] = []
             doc_lens: list[int] = []
+            doc_masked: list[int] = []
             for p in members:
                 doc, start, end = pieces[p]
                 ids.extend(ids_column[order[doc]][start:end])
                 doc_lens.append(end - start)
-            yield {"input_ids": ids, "doc_lens": doc_lens}
+                # leading tokens without loss (a prompt) that fall inside this piece
+                masked = masked_column[order[doc]] if masked_column is not None else 0
+                doc_masked.append(min(max(masked - start, 0), end - start))
+            yield {"input_ids": ids, "doc_lens": doc_lens, "doc_masked": doc_masked}
 
-    features = datasets.Features(
-        {"input_ids": datasets.Sequence(datasets.Value("int32")), "doc_lens": datasets.Sequence(datasets.Value("int32"))}
-    )
+    int_list = datasets.Sequence(datasets.Value("int32"))
+    features = datasets.Features({"input_ids": int_list, "doc_lens": int_list, "doc_masked": int_list})
     if not bins:
-        return datasets.Dataset.from_dict({"input_ids": [], "doc_lens": []}, features=features), stats
+        return datasets.Dataset.from_dict({"input_ids": [], "doc_lens": [], "doc_masked": []}, features=features), stats
     packed = datasets.Dataset.from_list(list(generate()), features=features)
     return packed, stats
 

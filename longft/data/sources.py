@@ -6,6 +6,7 @@ Every source becomes a `datasets.Dataset` with one document per row in a `text` 
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 
 import datasets
@@ -37,8 +38,19 @@ def check_sources(sources: list[dict], where: str = "data.sources") -> None:
                     f"{label}: {str(path)!r} is not a dataset saved with `datasets.save_to_disk` "
                     "(no dataset_info.json / dataset_dict.json)"
                 )
+        elif kind == "sft_jsonl" and path.is_file():
+            with open(path) as f:
+                first = json.loads(f.readline() or "{}")
+            for key in ("instruction", "output"):
+                if source.get(f"{key}_field", key) not in first:
+                    raise RecipeError(
+                        f"{label}: the first record of {str(path)!r} has no {source.get(f'{key}_field', key)!r} "
+                        f"(keys: {sorted(first)}); set '{key}_field' on the source"
+                    )
         elif not path.is_file():
-            raise RecipeError(f"{label}: file {str(path)!r} does not exist; set its 'path' to a local {kind} file")
+            raise RecipeError(
+                f"{label}: file {str(path)!r} does not exist; set its 'path' to a local {kind.replace('sft_', '')} file"
+            )
 
 
 def _files_of(source: dict) -> list[Path]:
@@ -69,9 +81,34 @@ def sources_fingerprint(sources: list[dict]) -> str:
     return h.hexdigest()[:16]
 
 
+# LongAlpaca's supervised fine-tuning prompt, in the Llama-2 chat format.
+SFT_PROMPT = "[INST] <<SYS>>\nYou are a helpful assistant. Answer from the text you are given.\n<</SYS>>\n\n{instruction}{input} [/INST] "
+
+
+def load_sft(source: dict) -> datasets.Dataset:
+    """Columns `prompt` (never scored) and `text` (the answer, scored)."""
+    ds = datasets.load_dataset("json", data_files=str(_path(source)), split="train")
+    fields = {k: source.get(f"{k}_field", k) for k in ("instruction", "input", "output")}
+    for key in ("instruction", "output"):
+        if fields[key] not in ds.column_names:
+            raise RecipeError(
+                f"sft_jsonl source {source['path']!r} has no column {fields[key]!r} (columns: {ds.column_names}); "
+                f"set '{key}_field' on the source"
+            )
+
+    def to_pair(row):
+        extra = row.get(fields["input"]) or ""
+        prompt = SFT_PROMPT.format(instruction=row[fields["instruction"]], input=f"\n\n{extra}" if extra else "")
+        return {"prompt": prompt, "text": row[fields["output"]]}
+
+    return ds.map(to_pair, remove_columns=ds.column_names, desc="formatting SFT pairs")
+
+
 def load_source(source: dict) -> datasets.Dataset:
     kind = source["type"]
     field = source.get("field", "text")
+    if kind == "sft_jsonl":
+        return load_sft(source)
     if kind in ("testbed", "text_dir"):
         files = _files_of(source)
         return datasets.Dataset.from_dict({"text": [read_text(p) for p in files]})
@@ -97,4 +134,6 @@ def load_source(source: dict) -> datasets.Dataset:
 
 def load_documents(sources: list[dict]) -> datasets.Dataset:
     parts = [load_source(s) for s in sources]
+    if any("prompt" in p.column_names for p in parts):  # mixed sources: plain documents have no prompt
+        parts = [p if "prompt" in p.column_names else p.add_column("prompt", [""] * len(p)) for p in parts]
     return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)

@@ -14,14 +14,23 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def tokenize_documents(docs: datasets.Dataset, tokenizer, num_proc: int = 1) -> datasets.Dataset:
-    """One row per document: BOS + tokens + EOS, and the length."""
+    """One row per document: BOS + [prompt] + tokens + EOS, its length, and how many leading
+    tokens carry no loss (BOS and, for supervised pairs, the prompt)."""
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
 
+    head = [bos] if bos is not None else []
+    tail = [eos] if eos is not None else []
+
     def encode(batch):
         ids = tokenizer(batch["text"], add_special_tokens=False)["input_ids"]
-        ids = [([bos] if bos is not None else []) + x + ([eos] if eos is not None else []) for x in ids]
-        return {"input_ids": ids, "length": [len(x) for x in ids]}
+        prompts = tokenizer(batch["prompt"], add_special_tokens=False)["input_ids"] if "prompt" in batch else [[]] * len(ids)
+        ids_out = [head + p + x + tail for p, x in zip(prompts, ids)]
+        return {
+            "input_ids": ids_out,
+            "length": [len(x) for x in ids_out],
+            "masked": [len(head) + len(p) for p in prompts],
+        }
 
     num_proc = max(1, min(num_proc, len(docs) // 8 or 1))
     return docs.map(
