@@ -21,9 +21,17 @@ def merge_adapters(model):
     return model
 
 
-def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None) -> Path:
-    """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten."""
+def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None, state_dict=None) -> Path:
+    """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten.
+
+    `state_dict`: the full weights gathered from sharded training (ZeRO-3 / FSDP), whose local
+    module holds only a shard."""
     out = Path(out)
+    if state_dict is not None and type(model).__name__.startswith("Peft"):
+        raise RuntimeError(
+            "merging LoRA adapters trained under ZeRO-3 / FSDP sharding is not supported here: "
+            "train adapters with DDP or ZeRO-2, or export the adapter checkpoint with `longft export`"
+        )
     model = merge_adapters(model)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
@@ -31,7 +39,7 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True)
+    model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text)

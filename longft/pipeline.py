@@ -68,12 +68,17 @@ def preflight(recipe: Recipe, stages) -> None:
 
 
 def run_recipe(recipe: Recipe) -> dict:
+    """Every rank of a distributed launch runs this; only the main process writes shared files."""
+    from .distributed import process_state
+
+    state = process_state()
     started = time.time()
     stages = planned_stages(recipe)
     preflight(recipe, stages)
     out = recipe.resolved_output_dir()
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+    if state.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
     previous: Path | None = None
     summaries = {}
     for i, (name, stage, fingerprint) in enumerate(stages):
@@ -89,7 +94,7 @@ def run_recipe(recipe: Recipe) -> dict:
         previous = stage_dir / "final"
     result = {"output": str(previous), "stages": summaries}
     last = stages[-1][1]
-    if last.eval.enabled:
+    if last.eval.enabled and state.is_main_process:
         result["report"] = evaluate_recipe(stages, previous, out / "report")
     print(f"[done] {recipe.name}: final checkpoint {previous} ({time.time() - started:.0f}s)", flush=True)
     return result
@@ -102,8 +107,12 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
     from .export import export_checkpoint
     from .train.trainer import train_stage
 
+    from .distributed import process_state
+
+    state = process_state()
     stage_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = load_tokenizer(stage.model)
+    with state.main_process_first():  # the main process builds caches (tokenizer, base, packs) first
+        tokenizer = load_tokenizer(stage.model)
     set_seed(stage.train.seed)  # a scratch init is part of what the seed reproduces
     model = load_model(
         stage.model,
@@ -113,14 +122,18 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
         model_dtype(stage.train.precision),
         quantization_config(stage.adapter),
     )
-    packed, stats, _ = prepare_packed(stage.data, tokenizer)
-    if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
+    with state.main_process_first():
+        packed, stats, _ = prepare_packed(stage.data, tokenizer)
+    if state.is_main_process and initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
         export_checkpoint(model, tokenizer, initial_dir)  # the "base" that a scratch run is compared with
     model = apply_adapter(apply_attention(model, stage.attention), stage.adapter)
-    summary = train_stage(model, tokenizer, packed, stage, stage_dir)
+    summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
     summary["pack_fill_rate"] = stats.fill_rate
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}
-    export_checkpoint(model, tokenizer, stage_dir / "final", {STAGE_MARKER: json.dumps(marker, indent=2, default=str)})
+    if state.is_main_process:
+        extra = {STAGE_MARKER: json.dumps(marker, indent=2, default=str)}
+        export_checkpoint(model, tokenizer, stage_dir / "final", extra, state_dict=state_dict)
+    state.wait_for_everyone()
     return summary
 
 

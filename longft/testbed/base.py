@@ -28,6 +28,15 @@ def ensure_testbed_base() -> Path:
     final = out / "main" / "final"
     if (final / "longft_stage.json").is_file():
         return final
+    from ..distributed import process_state
+
+    if process_state().num_processes > 1:
+        from ..config import RecipeError
+
+        raise RecipeError(
+            "the testbed base is not built yet and this is a multi-process launch; build it once in a single "
+            "process first (`longft train testbed-base` or `make finetune`), then launch again"
+        )
     print(f"[testbed] building the tiny base model once (cached in {out})", flush=True)
     recipe = load_recipe("testbed-base", overrides={"output_dir": str(out)})
     run_recipe(recipe)

@@ -53,8 +53,9 @@ def last_checkpoint(checkpoint_dir: Path) -> str | None:
     return str(found[-1]) if found else None
 
 
-def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stage_dir: Path, callbacks=()) -> dict:
-    """Run (or resume) training; returns a summary with throughput and final loss."""
+def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stage_dir: Path, callbacks=()):
+    """Run (or resume) training; returns (summary with throughput and final loss, full state dict
+    gathered from DeepSpeed ZeRO-3 / FSDP shards, or None where every rank holds the whole model)."""
     checkpoint_dir = stage_dir / "checkpoints"
     args = training_arguments(recipe, checkpoint_dir)
     n_params = sum(p.numel() for p in model.parameters())
@@ -78,6 +79,14 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     if resume:
         print(f"[train] resuming from {resume}", flush=True)
     result = trainer.train(resume_from_checkpoint=resume)
-    summary = {"train_loss": result.training_loss, "steps": trainer.state.global_step, **throughput.summary()}
-    (stage_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-    return summary
+    summary = {
+        "train_loss": result.training_loss,
+        "steps": trainer.state.global_step,
+        "world_size": args.world_size,
+        **throughput.summary(),
+    }
+    sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None  # a collective
+    if trainer.is_world_process_zero():
+        (stage_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    return summary, state_dict
