@@ -246,9 +246,7 @@ class Recipe:
 def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
     """Interpolation methods are defined up to factor x original window; longer is a mistake."""
     orig = position.original_max_position_embeddings
-    if orig is None or position.method not in ("linear", "yarn", "llama3", "longrope"):
-        return
-    if position.method == "longrope":
+    if orig is None or position.method not in ("linear", "yarn", "llama3"):
         return
     limit = int(orig * position.factor)
     if seq_len > limit:
