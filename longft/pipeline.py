@@ -53,11 +53,10 @@ def preflight(recipe: Recipe, stages) -> None:
         if i == 0:
             check_model_available(stage.model)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
-        if stage.attention.path == "flash":
-            from .attention.s2attn import flash_available
+        if stage.attention.method == "s2":
+            from .attention.s2attn import make_s2_attention
 
-            if not flash_available():
-                raise RecipeError("attention.path = 'flash' needs flash-attn and a CUDA GPU; use path: auto")
+            make_s2_attention(stage.attention.group_size_ratio, stage.attention.group_size, stage.attention.path)
         if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
             raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
     out = recipe.resolved_output_dir()

@@ -42,9 +42,9 @@ def check_sources(sources: list[dict], where: str = "data.sources") -> None:
             with open(path) as f:
                 first = json.loads(f.readline() or "{}")
             for key in ("instruction", "output"):
-                if source.get(f"{key}_field", key) not in first:
+                if sft_field(source, key) not in first:
                     raise RecipeError(
-                        f"{label}: the first record of {str(path)!r} has no {source.get(f'{key}_field', key)!r} "
+                        f"{label}: the first record of {str(path)!r} has no {sft_field(source, key)!r} "
                         f"(keys: {sorted(first)}); set '{key}_field' on the source"
                     )
         elif not path.is_file():
@@ -85,10 +85,15 @@ def sources_fingerprint(sources: list[dict]) -> str:
 SFT_PROMPT = "[INST] <<SYS>>\nYou are a helpful assistant. Answer from the text you are given.\n<</SYS>>\n\n{instruction}{input} [/INST] "
 
 
+def sft_field(source: dict, key: str) -> str:
+    """The column holding `key` (instruction / input / output) in an sft_jsonl source."""
+    return source.get(f"{key}_field", key)
+
+
 def load_sft(source: dict) -> datasets.Dataset:
     """Columns `prompt` (never scored) and `text` (the answer, scored)."""
     ds = datasets.load_dataset("json", data_files=str(_path(source)), split="train")
-    fields = {k: source.get(f"{k}_field", k) for k in ("instruction", "input", "output")}
+    fields = {k: sft_field(source, k) for k in ("instruction", "input", "output")}
     for key in ("instruction", "output"):
         if fields[key] not in ds.column_names:
             raise RecipeError(
