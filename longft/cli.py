@@ -6,11 +6,12 @@ import json
 import sys
 from pathlib import Path
 
-from .config import RecipeError, load_recipe, parse_overrides, recipe_names
+from .config import RecipeError, deep_merge, load_recipe, parse_overrides, recipe_names
 
 USAGE = """longft <command> ...
 
   train RECIPE [--smoke] [--section.field VALUE ...]   run a recipe (name in recipes/ or a YAML path)
+  search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
   eval CHECKPOINT [--recipe R] [--base PATH] [--window N] [--target N] [--eval.field VALUE ...]
   export CHECKPOINT OUT                                write a plain HF checkpoint (adapters merged)
@@ -18,12 +19,14 @@ USAGE = """longft <command> ...
 """
 
 
-def _recipe_args(argv: list[str]):
+def _recipe_args(argv: list[str], forced: dict | None = None):
     parser = argparse.ArgumentParser(prog="longft", add_help=True)
     parser.add_argument("recipe")
     parser.add_argument("--smoke", action="store_true", help="tiny stand-in model, a few steps")
     args, rest = parser.parse_known_args(argv)
     overrides = parse_overrides(rest)
+    if forced:
+        overrides = deep_merge(overrides, forced)
     return load_recipe(args.recipe, overrides, smoke=args.smoke)
 
 
@@ -32,6 +35,19 @@ def cmd_train(argv: list[str]) -> int:
 
     recipe = _recipe_args(argv)
     run_recipe(recipe)
+    return 0
+
+
+def cmd_search(argv: list[str]) -> int:
+    """One search stage on the recipe's model with its `search` section (stages set aside):
+    written to runs/<recipe>-search unless --output_dir says otherwise."""
+    from .pipeline import run_recipe
+
+    name = next((a for a in argv if not a.startswith("-")), None)
+    if name is None:
+        raise RecipeError("longft search needs a recipe, e.g. longft search tiny-longrope --search.length 2048")
+    forced = {"kind": "search", "stages": [], "position": {"method": "none"}, "name": f"{Path(name).stem}-search"}
+    run_recipe(_recipe_args(argv, forced))
     return 0
 
 
@@ -119,7 +135,7 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
+COMMANDS = {"train": cmd_train, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:

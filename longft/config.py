@@ -165,6 +165,61 @@ class TrainConfig:
         _choice("train.lr_scheduler", self.lr_scheduler, valid_schedulers)
 
 
+# LongRoPE's candidate set for n̂, the first positions that keep the original frequencies.
+START_TOKEN_CHOICES = (0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 48, 64, 128, 256)
+STAGE_KINDS = ("train", "search")
+
+
+@dataclass
+class SearchConfig:
+    """LongRoPE evolutionary search of per-dimension RoPE rescale factors (kind: search stages).
+
+    Searched for `length` tokens: longer than the original window gives long factors, equal to
+    it gives short factors (what inputs within the original window use)."""
+
+    length: int | None = None  # empty: data.seq_len
+    population: int = 64
+    parents: int = 32  # the best kept each generation
+    mutations: int = 16
+    crossovers: int = 16
+    iterations: int = 40
+    mutation_prob: float = 0.3
+    crossover_prob: float = 0.15
+    max_scale: float = 1.25  # factors stay in [1, max_scale * length / window]
+    step: float = 0.01  # factor granularity
+    start_tokens: list = field(default_factory=lambda: list(START_TOKEN_CHOICES))
+    sources: list = field(default_factory=lambda: [{"type": "testbed", "split": "train"}])
+    num_docs: int = 4  # fitness: perplexity on this many documents truncated to `length`
+    batch_size: int = 4  # sequences per forward pass (rows of different candidates share a batch)
+    seed: int = 0
+
+    def validate(self) -> None:
+        for name in ("population", "parents", "iterations", "num_docs", "batch_size"):
+            _positive(f"search.{name}", getattr(self, name))
+        _positive("search.mutations", self.mutations, minimum=0)
+        _positive("search.crossovers", self.crossovers, minimum=0)
+        if self.parents > self.population:
+            raise RecipeError(f"search.parents = {self.parents}: must be <= search.population ({self.population})")
+        if self.mutations + self.crossovers == 0:
+            raise RecipeError("search.mutations + search.crossovers = 0: a generation must make at least one child")
+        for name in ("mutation_prob", "crossover_prob"):
+            if not 0 < getattr(self, name) <= 1:
+                raise RecipeError(f"search.{name} = {getattr(self, name)}: must be in (0, 1]")
+        if self.max_scale < 1:
+            raise RecipeError(f"search.max_scale = {self.max_scale}: must be >= 1")
+        if not 0 < self.step <= 0.5:
+            raise RecipeError(f"search.step = {self.step}: must be in (0, 0.5]")
+        if not self.start_tokens:
+            raise RecipeError(f"search.start_tokens is empty; choose from {list(START_TOKEN_CHOICES)} ([0] for none)")
+        for n in self.start_tokens:
+            if not isinstance(n, int) or n < 0:
+                raise RecipeError(f"search.start_tokens has {n!r}: n̂ values are integers >= 0, e.g. {list(START_TOKEN_CHOICES)}")
+        if self.length is not None:
+            _positive("search.length", self.length, minimum=8)
+        for i, source in enumerate(self.sources):
+            validate_source(source, f"search.sources[{i}]")
+
+
 @dataclass
 class EvalConfig:
     enabled: bool = True
@@ -179,6 +234,8 @@ class EvalConfig:
     passkey_trials: int = 4
     passkey_template: str = "code"
     compare_base: bool = True  # also evaluate the unextended base model
+    # the base model with these position methods at the target factor, zero-shot (no training)
+    zero_shot_baselines: list = field(default_factory=list)
 
     def validate(self) -> None:
         _choice("eval.passkey_template", self.passkey_template, PASSKEY_TEMPLATES)
@@ -194,12 +251,15 @@ class EvalConfig:
                 )
         for i, source in enumerate(self.sources):
             validate_source(source, f"eval.sources[{i}]")
+        for method in self.zero_shot_baselines:
+            _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3"))
 
 
 @dataclass
 class Recipe:
     name: str = "unnamed"
     description: str = ""
+    kind: str = "train"  # train: pack -> train -> export; search: LongRoPE factor search -> export
     output_dir: str | None = None  # default: runs/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
     position: PositionConfig = field(default_factory=PositionConfig)
@@ -208,6 +268,7 @@ class Recipe:
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    search: SearchConfig = field(default_factory=SearchConfig)
     # Progressive extension: each entry overrides sections for one stage, which starts from
     # the previous stage's output. Empty: one stage made of the recipe itself.
     stages: list = field(default_factory=list)
@@ -215,7 +276,9 @@ class Recipe:
     smoke: bool = False
 
     def validate(self) -> None:
-        for section in (self.model, self.position, self.attention, self.adapter, self.data, self.train, self.eval):
+        _choice("kind", self.kind, STAGE_KINDS)
+        sections = (self.model, self.position, self.attention, self.adapter, self.data, self.train, self.eval, self.search)
+        for section in sections:
             section.validate()
         for i, stage in enumerate(self.stages):
             if not isinstance(stage, dict) or "name" not in stage:
@@ -224,10 +287,16 @@ class Recipe:
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
         check_length_fits_method(self.position, self.data.seq_len)
+        if self.kind == "search":
+            check_search_fits(self)
         if self.attention.method == "s2":
             from .attention.s2attn import group_size_for
 
             group_size_for(self.data.seq_len, self.attention.group_size_ratio, self.attention.group_size)
+
+    def length(self) -> int:
+        """The sequence length this stage works at: its training length, or its search length."""
+        return (self.search.length or self.data.seq_len) if self.kind == "search" else self.data.seq_len
 
     def resolved_output_dir(self) -> Path:
         return Path(self.output_dir or f"runs/{self.name}{'-smoke' if self.smoke else ''}")
@@ -254,6 +323,22 @@ def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
             f"data.seq_len = {seq_len} is longer than {position.method} with factor {position.factor} "
             f"on a {orig}-token window can take ({limit}); raise position.factor to at least "
             f"{seq_len / orig:g} or lower data.seq_len"
+        )
+
+
+def check_search_fits(recipe: "Recipe") -> None:
+    """A search stage searches factors for the model as loaded: it takes no position method and
+    trains nothing, and its length is the original window (short factors) or longer."""
+    if recipe.position.method != "none":
+        raise RecipeError(
+            f"position.method = {recipe.position.method!r} in a search stage: a LongRoPE search sets the rope "
+            "parameters itself; use position.method: none there"
+        )
+    orig = recipe.position.original_max_position_embeddings
+    if orig is not None and recipe.length() < orig:
+        raise RecipeError(
+            f"search.length = {recipe.length()} is shorter than the original window {orig}: search at the window "
+            "itself for short factors, or longer for long factors"
         )
 
 

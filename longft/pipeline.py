@@ -15,7 +15,7 @@ from .config import Recipe, RecipeError, stage_recipes
 from .data.sources import check_sources
 from .methods.longlora import apply_adapter, apply_attention, quantization_config
 from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
-from .smoke import smoke_recipe
+from .smoke import smoke_recipe, smoke_window
 
 STAGE_MARKER = "longft_stage.json"
 
@@ -23,9 +23,11 @@ STAGE_MARKER = "longft_stage.json"
 def planned_stages(recipe: Recipe) -> list[tuple[str, Recipe, str]]:
     """(name, resolved recipe, fingerprint chained through earlier stages)."""
     out, chain = [], ""
-    for i, (name, stage) in enumerate(stage_recipes(recipe)):
+    resolved = stage_recipes(recipe)
+    window = smoke_window([stage for _, stage in resolved]) if recipe.smoke else None
+    for i, (name, stage) in enumerate(resolved):
         if recipe.smoke:
-            stage = smoke_recipe(stage, first_stage=i == 0)
+            stage = smoke_recipe(stage, first_stage=i == 0, window=window)
         chain = hashlib.sha256((chain + stage.fingerprint()).encode()).hexdigest()[:16]
         out.append((name, stage, chain))
     return out
@@ -47,7 +49,17 @@ def stage_done(stage_dir: Path, fingerprint: str) -> bool:
 def preflight(recipe: Recipe, stages) -> None:
     """Everything that can be checked without training: fails before any work starts."""
     for i, (name, stage, _) in enumerate(stages):
-        check_sources(stage.data.sources, f"stage {name}: data.sources")
+        if stage.kind == "search":
+            check_sources(stage.search.sources, f"stage {name}: search.sources")
+            window = stage.position.original_max_position_embeddings
+            searched_before = any(s.kind == "search" and s.length() > (window or 0) for _, s, _ in stages[:i])
+            if window and stage.length() == window and not searched_before:
+                raise RecipeError(
+                    f"stage {name}: search.length = {window} is the original window, which searches short factors; "
+                    "they need long factors from an earlier search stage for a longer length"
+                )
+        else:
+            check_sources(stage.data.sources, f"stage {name}: data.sources")
         if stage.eval.enabled:
             check_sources(stage.eval.sources, f"stage {name}: eval.sources")
         if i == 0:
@@ -88,8 +100,12 @@ def run_recipe(recipe: Recipe) -> dict:
             print(f"[stage {name}] complete, skipping ({stage_dir / 'final'})", flush=True)
             previous = stage_dir / "final"
             continue
-        print(f"[stage {name}] {stage.position.method} -> {stage.data.seq_len} tokens, {stage.train.max_steps} steps", flush=True)
-        summaries[name] = run_stage(stage, stage_dir, fingerprint, initial_dir=out / "initial" if i == 0 else None)
+        if stage.kind == "search":
+            print(f"[stage {name}] LongRoPE search for {stage.length()} tokens", flush=True)
+            summaries[name] = run_search(stage, stage_dir, fingerprint, initial_dir=out / "initial" if i == 0 else None)
+        else:
+            print(f"[stage {name}] {stage.position.method} -> {stage.data.seq_len} tokens, {stage.train.max_steps} steps", flush=True)
+            summaries[name] = run_stage(stage, stage_dir, fingerprint, initial_dir=out / "initial" if i == 0 else None)
         previous = stage_dir / "final"
     result = {"output": str(previous), "stages": summaries}
     last = stages[-1][1]
@@ -97,6 +113,17 @@ def run_recipe(recipe: Recipe) -> dict:
         result["report"] = evaluate_recipe(stages, previous, out / "report")
     print(f"[done] {recipe.name}: final checkpoint {previous} ({time.time() - started:.0f}s)", flush=True)
     return result
+
+
+def run_search(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
+    """A search runs in the main process alone; the other ranks wait and read its checkpoint."""
+    from .distributed import process_state
+    from .methods.longrope import run_search_stage
+
+    state = process_state()
+    summary = run_search_stage(stage, stage_dir, fingerprint, initial_dir) if state.is_main_process else {}
+    state.wait_for_everyone()
+    return summary
 
 
 def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
@@ -123,8 +150,8 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
     )
     with state.main_process_first():
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
-    if state.is_main_process and initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
-        export_checkpoint(model, tokenizer, initial_dir)  # the "base" that a scratch run is compared with
+    if state.is_main_process:
+        save_initial(model, tokenizer, stage, initial_dir)
     model = apply_adapter(apply_attention(model, stage.attention), stage.adapter)
     summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
     summary["pack_fill_rate"] = stats.fill_rate
@@ -134,6 +161,14 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
         export_checkpoint(model, tokenizer, stage_dir / "final", extra, state_dict=state_dict)
     state.wait_for_everyone()
     return summary
+
+
+def save_initial(model, tokenizer, stage: Recipe, initial_dir: Path | None) -> None:
+    """A scratch-initialised first stage keeps its initial weights: the "base" it is compared with."""
+    from .export import export_checkpoint
+
+    if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
+        export_checkpoint(model, tokenizer, initial_dir)
 
 
 def base_model_path(stages) -> str:
@@ -156,13 +191,32 @@ def evaluate_recipe(stages, final_dir: Path, report_dir: Path) -> dict:
     tokenizer = AutoTokenizer.from_pretrained(str(final_dir))
     extended = AutoModelForCausalLM.from_pretrained(str(final_dir), dtype=torch.float32)
     window = original_window(extended.config, first.position)
-    target = last.data.seq_len
+    target = max(stage.length() for _, stage, _ in stages)
     results = []
     if ev.compare_base:
         base = AutoModelForCausalLM.from_pretrained(base_model_path(stages), dtype=torch.float32)
         results.append(evaluate_model(base, tokenizer, ev, window, target, "base (no scaling)"))
         del base
+    for method in ev.zero_shot_baselines:
+        model, label = zero_shot_model(base_model_path(stages), method, window, target)
+        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+        del model
     results.append(evaluate_model(extended, tokenizer, ev, window, target, last.name))
     table = write_report(results, window, target, report_dir)
     print(f"\nHeld-out evaluation (original window {window}, target {target}); report in {report_dir}\n{table}\n", flush=True)
     return {"dir": str(report_dir), "models": results}
+
+
+def zero_shot_model(base_path: str, method: str, window: int, target: int):
+    """The base model with a position method at the target factor and no training at all."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    from .config import PositionConfig
+    from .positions.rope import apply_position_method
+
+    factor = target / window
+    config = AutoConfig.from_pretrained(base_path)
+    apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
+    model = AutoModelForCausalLM.from_pretrained(base_path, config=config, dtype=torch.float32)
+    return model, f"base + {method} x{factor:g} (zero-shot)"

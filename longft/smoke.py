@@ -18,18 +18,22 @@ STANDIN_ARCH = {
 }
 
 
-def smoke_windows(recipe: Recipe) -> tuple[int, int]:
-    """(stand-in original window, stand-in training length), keeping the extension ratio."""
+def extension_ratio(recipe: Recipe) -> float:
     orig = recipe.position.original_max_position_embeddings
-    ratio = recipe.data.seq_len / orig if orig else 1.0
-    window = max(16, min(64, int(256 // ratio)))
-    # a multiple of 8 so that S²-Attn's four groups of even size fit too
-    return window, max(window, int(window * ratio) // 8 * 8)
+    return recipe.length() / orig if orig else 1.0
 
 
-def smoke_recipe(recipe: Recipe, first_stage: bool = True) -> Recipe:
+def smoke_window(recipes: list[Recipe]) -> int:
+    """The stand-in's original window: small enough that the longest stage stays short."""
+    return max(16, min(64, int(256 // max(extension_ratio(r) for r in recipes))))
+
+
+def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = None) -> Recipe:
     d = recipe.to_dict()
-    window, seq_len = smoke_windows(recipe)
+    window = window or smoke_window([recipe])
+    # the recipe's extension ratio on the stand-in's window; a multiple of 8 so that S²-Attn's
+    # four groups of even size fit too
+    seq_len = max(window, int(window * extension_ratio(recipe)) // 8 * 8)
     if first_stage:
         d["model"].update(
             name_or_path="standin",
@@ -69,5 +73,10 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True) -> Recipe:
     )
     if d["attention"]["group_size"]:  # a fixed group keeps its share of the shrunk length
         d["attention"]["group_size"] = max(2, seq_len // 4 // 2 * 2)
+    if recipe.kind == "search":  # a search of a few candidates on one document
+        d["search"].update(
+            length=seq_len, population=4, parents=2, mutations=2, crossovers=1, iterations=2, num_docs=1, batch_size=2,
+            sources=[{"type": "testbed", "split": "train"}],
+        )
     d["adapter"]["quantize"] = "none"  # 4-bit needs a GPU; the stand-in runs the same LoRA path
     return from_dict(d)

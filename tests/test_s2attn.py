@@ -8,6 +8,7 @@ from longft.attention.s2attn import (
     register_s2_attention,
     s2_flex,
     s2_sdpa,
+    s2_sdpa_regular,
     segment_starts,
 )
 from longft.config import RecipeError
@@ -49,6 +50,27 @@ def test_sdpa_path_equals_the_longlora_definition():
     assert torch.allclose(s2_sdpa(q, k, v, *starts(), None), dense_reference(q, k, v, G), atol=1e-5)
 
 
+@pytest.mark.parametrize("group", [G, N])
+def test_unpacked_view_path_equals_the_longlora_definition(group):
+    q, k, v = qkv()
+    out = s2_sdpa_regular(q, k, v, group, None).transpose(1, 2)
+    assert torch.allclose(out, dense_reference(q, k, v, group), atol=1e-5)
+
+
+def test_attention_function_takes_the_view_path_only_for_unpacked_rows(monkeypatch):
+    from longft.attention import s2attn
+
+    q, k, v = qkv()
+    taken = []
+    monkeypatch.setattr(s2attn, "s2_sdpa_regular", lambda *a: taken.append("view") or s2_sdpa_regular(*a))
+    attn = make_s2_attention(0.25, None, "sdpa")
+    packed = torch.tensor([list(range(40)) + list(range(24))] * 2)
+    out, _ = attn(None, q, k, v, None, position_ids=packed)
+    assert not taken and torch.allclose(out.transpose(1, 2), s2_sdpa(q, k, v, *starts(packed), None), atol=1e-6)
+    out, _ = attn(None, q, k, v, None, position_ids=torch.arange(N)[None])
+    assert taken == ["view"] and torch.allclose(out.transpose(1, 2), dense_reference(q, k, v, G), atol=1e-5)
+
+
 def test_flex_path_agrees_with_sdpa_path_with_packing():
     q, k, v = qkv()
     pos = torch.tensor([list(range(40)) + list(range(24)), list(range(64))])
@@ -81,6 +103,7 @@ def future_changes_past(attn, t=5):
 def test_the_wrapping_roll_leaks_and_longft_does_not():
     assert future_changes_past(lambda q, k, v: rolled_reference(q, k, v, G))  # the defect exists
     assert not future_changes_past(lambda q, k, v: s2_sdpa(q, k, v, *starts(batch=1), None))
+    assert not future_changes_past(lambda q, k, v: s2_sdpa_regular(q, k, v, G, None).transpose(1, 2))
     assert not future_changes_past(lambda q, k, v: s2_flex(q, k, v, *starts(batch=1), None))
 
 

@@ -9,7 +9,8 @@ Definition (per batch row, sequence length N, group size G):
   packed sequence (documents are read from restarting position ids, as everywhere in longft).
   Groups are laid out on each document's own positions, so packing changes nothing.
 
-Three paths with one meaning: grouped SDPA (segments gathered into batches: N*G work, not N*N),
+Three paths with one meaning: grouped SDPA (segments gathered into batches: N*G work, not N*N;
+unpacked rows take views of fixed group slices instead of gathering),
 flex attention with a block mask, and flash-attn varlen with cu_seqlens. Training only; an
 exported model uses full attention.
 """
@@ -108,6 +109,43 @@ def s2_sdpa(q, k, v, plain, shifted, scale):
     )
 
 
+def is_regular_layout(position_ids: torch.Tensor | None, seq_len: int) -> bool:
+    """One document per row starting at position 0: groups are fixed slices of the sequence."""
+    if position_ids is None:
+        return True
+    expected = torch.arange(seq_len, device=position_ids.device)
+    return bool((position_ids == expected).all())
+
+
+def _grouped_causal(x_q, x_k, x_v, groups: int, scale):
+    """(B, h, n, D) slices cut into `groups` equal groups by views; causal SDPA inside each."""
+    q, k, v = (x.unflatten(2, (groups, -1)) for x in (x_q, x_k, x_v))
+    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale).flatten(2, 3)
+
+
+def s2_sdpa_regular(q, k, v, group: int, scale) -> torch.Tensor:
+    """The grouped SDPA path when every row is one document from position 0 (unpacked training):
+    groups are views of q/k/v, so nothing is gathered. Returns (B, N, H, D), the layout
+    transformers expects back, written in place instead of concatenated."""
+    B, H, N, D = q.shape
+    half, g2 = H // 2, group // 2
+    out = torch.empty(B, N, H, D, dtype=q.dtype, device=q.device)
+    heads = slice(0, half)
+    out[:, :, heads] = _grouped_causal(q[:, heads], k[:, heads], v[:, heads], N // group, scale).transpose(1, 2)
+    heads = slice(half, H)
+    sq, sk, sv = q[:, heads], k[:, heads], v[:, heads]
+    if N > group:  # the shifted groups [G/2, 3G/2), ... lie between two half groups
+        inner = slice(g2, N - g2)
+        out[:, inner, heads] = _grouped_causal(sq[:, :, inner], sk[:, :, inner], sv[:, :, inner], N // group - 1, scale).transpose(1, 2)
+    # the first and the last G/2 tokens are groups of their own, attended as one batch of two
+    ends = [slice(0, g2), slice(N - g2, N)]
+    eq, ek, ev = (torch.stack([x[:, :, s] for s in ends]) for x in (sq, sk, sv))
+    o = F.scaled_dot_product_attention(eq, ek, ev, is_causal=True, scale=scale)
+    for i, s in enumerate(ends):
+        out[:, s, heads] = o[i].transpose(1, 2)
+    return out
+
+
 # ---------------------------------------------------------------- flex attention
 
 
@@ -172,9 +210,11 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
         group = group_size_for(N, group_size_ratio, group_size)
         key, value = _repeat_kv(key, H), _repeat_kv(value, H)
         position_ids = kwargs.get("position_ids")
+        chosen = path if path != "auto" else ("flash" if query.is_cuda and flash_available() else "sdpa")
+        if chosen == "sdpa" and is_regular_layout(position_ids, N):
+            return s2_sdpa_regular(query, key, value, group, scaling), None
         plain = segment_starts(position_ids, B, N, group, False, query.device)
         shifted = segment_starts(position_ids, B, N, group, True, query.device)
-        chosen = path if path != "auto" else ("flash" if query.is_cuda and flash_available() else "sdpa")
         out = PATHS[chosen](query, key, value, plain, shifted, scaling)
         return out.transpose(1, 2).contiguous(), None
 
