@@ -18,9 +18,14 @@ STANDIN_ARCH = {
 }
 
 
+# Smoke lengths stop at this many stand-in windows: a 2048k search on a 4k window (512x) would
+# otherwise cost the stand-in's evaluation thousands of sliding windows.
+MAX_SMOKE_RATIO = 64
+
+
 def extension_ratio(recipe: Recipe) -> float:
     orig = recipe.position.original_max_position_embeddings
-    return recipe.length() / orig if orig else 1.0
+    return min(MAX_SMOKE_RATIO, recipe.length() / orig) if orig else 1.0
 
 
 def smoke_window(recipes: list[Recipe]) -> int:

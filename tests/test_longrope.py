@@ -128,6 +128,8 @@ def test_fitness_equals_transformers_longrope_and_rows_do_not_mix(make_model):
     fit = CandidateFitness(base, docs, space, base_inv_freq(base.config), scale, batch_size=4)
     together = fit(cands)
     alone = [fit([c])[0] for c in cands]
+    hidden, ids = torch.randn(2, length, 64), torch.tensor(docs[:2])
+    assert torch.allclose(fit._summed_nll(hidden, ids, chunk=7), fit._summed_nll(hidden, ids), rtol=1e-5)
     assert together == pytest.approx(alone, rel=1e-6)
     for c, ppl in zip(cands[:2], together):
         assert ppl == pytest.approx(perplexity(plain_longrope_model(base, window, length, space.factors(c)), docs), rel=1e-5)
@@ -205,3 +207,22 @@ def test_search_stage_resumes_when_interrupted_and_is_skipped_when_complete(tmp_
     run_recipe(recipe("cut"))
     assert "[stage main] complete, skipping" in capsys.readouterr().out
     assert (tmp_path / "cut" / "main" / "final" / "config.json").stat().st_mtime_ns == stamp
+
+
+def test_kv_cache_across_the_short_long_switch_is_what_the_readme_warns_about(make_model):
+    """transformers picks short or long factors from the positions of each forward call: keys cached
+    while the input was within the window keep their short-factor rotation after the switch."""
+    window = 32
+    base = make_model(window=window)
+    model = plain_longrope_model(base, window, 4 * window, [4.0] * 8)
+    model.config.rope_parameters["short_factor"] = [1.0] * 8
+    ids = torch.randint(3, 300, (1, window + 8), generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        full = model(ids).logits
+
+        def continued(split):
+            cache = model(ids[:, :split], use_cache=True).past_key_values
+            return model(ids[:, split:], past_key_values=cache).logits
+
+        assert not torch.allclose(continued(window), full[:, window:], atol=1e-4)  # prompt <= L: stale short keys
+        assert torch.allclose(continued(window + 1), full[:, window + 1 :], atol=1e-5)  # prompt > L: consistent

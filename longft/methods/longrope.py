@@ -13,8 +13,6 @@ import json
 import time
 from pathlib import Path
 
-import torch
-
 from ..config import Recipe, RecipeError, SearchConfig
 from ..positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
 from ..positions.longrope.fitness import CandidateFitness, longrope_attention_scale
@@ -84,17 +82,17 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
     from transformers import set_seed
 
     from ..export import export_checkpoint
-    from ..models import load_model, load_tokenizer
+    from ..models import load_model, load_tokenizer, model_dtype
     from ..pipeline import STAGE_MARKER, save_initial
     from ..positions.rope import original_window
 
-    started = time.time()
     stage_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(stage.model)
     length = stage.length()
     set_seed(stage.train.seed)  # a scratch init is part of what the seed reproduces
-    model = load_model(stage.model, stage.position, length, tokenizer, torch.float32)
+    model = load_model(stage.model, stage.position, length, tokenizer, model_dtype(stage.train.precision))
     save_initial(model, tokenizer, stage, initial_dir)
+    started = time.time()  # the search's own cost: documents, seeds, generations
     window = original_window(model.config, stage.position)
     space, seeds, scale, which = plan_search(model.config, window, length, stage.search)
     docs = search_documents(stage.search, tokenizer, length)

@@ -43,6 +43,17 @@ class CandidateFitness:
         emb = torch.cat((freqs, freqs), dim=-1)
         return (emb.cos() * self.attention_scale).to(cos.dtype), (emb.sin() * self.attention_scale).to(cos.dtype)
 
+    def _summed_nll(self, hidden: torch.Tensor, ids: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
+        """Next-token NLL summed per row, the vocabulary projection taken a chunk of positions at a
+        time: full logits of a 128k-token row would not fit in memory."""
+        head = self.model.get_output_embeddings()
+        total = torch.zeros(ids.shape[0], device=ids.device)
+        for start in range(0, ids.shape[1] - 1, chunk):
+            end = min(start + chunk, ids.shape[1] - 1)
+            logits = head(hidden[:, start:end]).float()
+            total += F.cross_entropy(logits.transpose(1, 2), ids[:, start + 1 : end + 1], reduction="none").sum(-1)
+        return total
+
     @torch.no_grad()
     def __call__(self, candidates: list[Candidate]) -> list[float]:
         """Perplexity of each candidate over all documents (token-weighted)."""
@@ -60,9 +71,8 @@ class CandidateFitness:
                 which = torch.tensor([c for c, _ in chunk])
                 ids = self.docs[[d for _, d in chunk]].to(device)
                 self._rows = ((self.base / factors[which]).to(device), starts[which].to(device))
-                logits = self.model(input_ids=ids, use_cache=False).logits.float()
-                token_nll = F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:], reduction="none")
-                nll.index_add_(0, which, token_nll.sum(-1).double().cpu())
+                hidden = self.model.get_decoder()(input_ids=ids, use_cache=False).last_hidden_state
+                nll.index_add_(0, which, self._summed_nll(hidden, ids).double().cpu())
                 count.index_add_(0, which, torch.full((len(chunk),), float(ids.shape[1] - 1), dtype=torch.float64))
         finally:
             handle.remove()
