@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import Recipe, RecipeError, stage_recipes
 from .data.sources import check_sources
+from .distributed import sharded_training
 from .methods.longlora import apply_adapter, apply_attention, quantization_config
 from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
 from .smoke import smoke_recipe, smoke_window
@@ -71,6 +72,12 @@ def preflight(recipe: Recipe, stages) -> None:
             make_s2_attention(stage.attention.group_size_ratio, stage.attention.group_size, stage.attention.path)
         if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
             raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
+        sharding = sharded_training(stage.train.deepspeed)
+        if stage.kind == "train" and stage.adapter.method == "lora" and sharding:
+            raise RecipeError(
+                f"stage {name}: adapter.method = 'lora' under {sharding}: merging adapters from sharded weights "
+                "is not supported; train adapters with DDP or ZeRO-2 (accelerate_configs/ddp.yaml, deepspeed_zero2.yaml)"
+            )
     out = recipe.resolved_output_dir()
     if out.exists() and not out.is_dir():
         raise RecipeError(f"output_dir {str(out)!r} exists and is not a folder")

@@ -11,7 +11,7 @@ from transformers import AutoModelForCausalLM
 
 from longft.config import RecipeError, SearchConfig, START_TOKEN_CHOICES, load_recipe
 from longft.methods.longrope import FACTORS_FILE, longrope_parameters
-from longft.positions.longrope.candidates import Candidate, SearchSpace, base_inv_freq, method_factors
+from longft.positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
 from longft.positions.longrope.fitness import CandidateFitness, longrope_attention_scale
 from longft.positions.longrope.search import evolutionary_search
 
@@ -226,3 +226,18 @@ def test_kv_cache_across_the_short_long_switch_is_what_the_readme_warns_about(ma
 
         assert not torch.allclose(continued(window), full[:, window:], atol=1e-4)  # prompt <= L: stale short keys
         assert torch.allclose(continued(window + 1), full[:, window + 1 :], atol=1e-5)  # prompt > L: consistent
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"search": {"length": 128}}, "shorter than the original window 256"),
+        ({"search": {"parents": 30}}, "search.parents = 30: must be <= search.population"),
+        ({"search": {"start_tokens": [-1]}}, "n̂ values are integers >= 0"),
+        ({"search": {"mutations": 0, "crossovers": 0}}, "at least one child"),
+        ({"kind": "serach"}, "did you mean 'search'"),
+    ],
+)
+def test_bad_search_settings_fail_at_load(overrides, message):
+    with pytest.raises(RecipeError, match=message):
+        load_recipe("tiny-longrope-8x-zeroshot", overrides)
