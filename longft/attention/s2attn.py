@@ -117,33 +117,39 @@ def is_regular_layout(position_ids: torch.Tensor | None, seq_len: int) -> bool:
     return bool((position_ids == expected).all())
 
 
-def _grouped_causal(x_q, x_k, x_v, groups: int, scale):
-    """(B, h, n, D) slices cut into `groups` equal groups by views; causal SDPA inside each."""
-    q, k, v = (x.unflatten(2, (groups, -1)) for x in (x_q, x_k, x_v))
-    return F.scaled_dot_product_attention(q, k, v, is_causal=True, scale=scale).flatten(2, 3)
+def _grouped_causal(x_q, x_k, x_v, groups: int, scale) -> torch.Tensor:
+    """(B, h, n, D) slices cut into `groups` equal groups, causal SDPA inside each; returns (B, n, h, D).
+
+    The groups go into the batch dimension as (B * groups, h, g, D) with the memory layout the
+    fused CPU/GPU kernels take for ordinary attention (a view when the slice spans whole rows)."""
+    B, h, n, D = x_q.shape
+
+    def split(x):
+        return x.transpose(1, 2).reshape(B * groups, n // groups, h, D).transpose(1, 2)
+
+    o = F.scaled_dot_product_attention(split(x_q), split(x_k), split(x_v), is_causal=True, scale=scale)
+    return o.transpose(1, 2).reshape(B, n, h, D)
 
 
 def s2_sdpa_regular(q, k, v, group: int, scale) -> torch.Tensor:
     """The grouped SDPA path when every row is one document from position 0 (unpacked training):
-    groups are views of q/k/v, so nothing is gathered. Returns (B, N, H, D), the layout
-    transformers expects back, written in place instead of concatenated."""
+    groups are fixed slices of q/k/v, so nothing is gathered. Returns (B, N, H, D), the layout
+    transformers expects back."""
     B, H, N, D = q.shape
     half, g2 = H // 2, group // 2
-    out = torch.empty(B, N, H, D, dtype=q.dtype, device=q.device)
-    heads = slice(0, half)
-    out[:, :, heads] = _grouped_causal(q[:, heads], k[:, heads], v[:, heads], N // group, scale).transpose(1, 2)
-    heads = slice(half, H)
-    sq, sk, sv = q[:, heads], k[:, heads], v[:, heads]
-    if N > group:  # the shifted groups [G/2, 3G/2), ... lie between two half groups
-        inner = slice(g2, N - g2)
-        out[:, inner, heads] = _grouped_causal(sq[:, :, inner], sk[:, :, inner], sv[:, :, inner], N // group - 1, scale).transpose(1, 2)
-    # the first and the last G/2 tokens are groups of their own, attended as one batch of two
+    plain = _grouped_causal(q[:, :half], k[:, :half], v[:, :half], N // group, scale)
+    sq, sk, sv = q[:, half:], k[:, half:], v[:, half:]
+    # shifted: the first and the last G/2 tokens are groups of their own (attended as one batch),
+    # the groups [G/2, 3G/2), ... lie between them
     ends = [slice(0, g2), slice(N - g2, N)]
-    eq, ek, ev = (torch.stack([x[:, :, s] for s in ends]) for x in (sq, sk, sv))
-    o = F.scaled_dot_product_attention(eq, ek, ev, is_causal=True, scale=scale)
-    for i, s in enumerate(ends):
-        out[:, s, heads] = o[i].transpose(1, 2)
-    return out
+    eq, ek, ev = (torch.cat([x[:, :, s] for s in ends]) for x in (sq, sk, sv))
+    edge = F.scaled_dot_product_attention(eq, ek, ev, is_causal=True, scale=scale).transpose(1, 2)
+    pieces = [edge[:B]]
+    if N > group:
+        inner = slice(g2, N - g2)
+        pieces.append(_grouped_causal(sq[:, :, inner], sk[:, :, inner], sv[:, :, inner], N // group - 1, scale))
+    shifted = torch.cat(pieces + [edge[B:]], dim=1)
+    return torch.cat([plain, shifted], dim=2)
 
 
 # ---------------------------------------------------------------- flex attention
