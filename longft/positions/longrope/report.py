@@ -1,4 +1,4 @@
-"""What a search leaves behind: the factors as JSON and a plot of perplexity by generation."""
+"""What a search leaves behind: JSON files (state, factors) and a plot of perplexity by generation."""
 from __future__ import annotations
 
 import json
@@ -28,7 +28,8 @@ def plot_search_history(history: list[dict], seeds: dict[str, float], title: str
     plt.close(fig)
 
 
-def write_factors(payload: dict, out: Path) -> None:
+def write_json_atomic(out: Path, payload: dict, indent: int | None = 2) -> None:
+    """Write beside the destination, then rename: a crash never leaves half a file."""
     tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=2))
+    tmp.write_text(json.dumps(payload, indent=indent))
     os.replace(tmp, out)

@@ -10,7 +10,6 @@ every generation; a search started again with the same settings continues from t
 from __future__ import annotations
 
 import json
-import os
 import random
 import statistics
 from dataclasses import asdict, dataclass
@@ -19,6 +18,7 @@ from typing import Callable
 
 from ...config import RecipeError, SearchConfig
 from .candidates import Candidate, SearchSpace
+from .report import write_json_atomic
 
 MAX_TRIES = 200  # draws allowed to find one new valid child
 
@@ -47,12 +47,6 @@ def _state_payload(settings: dict, generation: int, population, cache, history, 
         "rng": [version, list(internal), gauss],
         "counts": counts,
     }
-
-
-def _write_atomic(path: Path, payload: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(payload))
-    os.replace(tmp, path)
 
 
 def evolutionary_search(
@@ -122,7 +116,7 @@ def evolutionary_search(
         record(0, population, 0, 0)
         seed_ppl = {name: cache[c.key()] for name, c in seeds.items()}
         if state_path is not None:
-            _write_atomic(state_path, _state_payload(settings, 0, population, cache, history, seed_ppl, rng, counts))
+            write_json_atomic(state_path, _state_payload(settings, 0, population, cache, history, seed_ppl, rng, counts))
 
     while generation < cfg.iterations and (stop_after is None or generation < stop_after):
         generation += 1
@@ -145,7 +139,7 @@ def evolutionary_search(
         population = parents + children
         record(generation, population, e0, h0)
         if state_path is not None:
-            _write_atomic(state_path, _state_payload(settings, generation, population, cache, history, seed_ppl, rng, counts))
+            write_json_atomic(state_path, _state_payload(settings, generation, population, cache, history, seed_ppl, rng, counts))
 
     best_key = min(cache, key=lambda k: (cache[k], k))
     exportable = [k for k in cache if k.startswith("0:")]
