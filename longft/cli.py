@@ -43,11 +43,9 @@ def cmd_search(argv: list[str]) -> int:
     written to runs/<recipe>-search unless --output_dir says otherwise."""
     from .pipeline import run_recipe
 
-    name = next((a for a in argv if not a.startswith("-")), None)
-    if name is None:
-        raise RecipeError("longft search needs a recipe, e.g. longft search tiny-longrope --search.length 2048")
-    forced = {"kind": "search", "stages": [], "position": {"method": "none"}, "name": f"{Path(name).stem}-search"}
-    run_recipe(_recipe_args(argv, forced))
+    recipe = _recipe_args(argv, {"kind": "search", "stages": [], "position": {"method": "none"}})
+    recipe.name = f"{recipe.name}-search"  # its own runs/ folder, apart from the recipe's training runs
+    run_recipe(recipe)
     return 0
 
 

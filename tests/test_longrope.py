@@ -241,3 +241,14 @@ def test_kv_cache_across_the_short_long_switch_is_what_the_readme_warns_about(ma
 def test_bad_search_settings_fail_at_load(overrides, message):
     with pytest.raises(RecipeError, match=message):
         load_recipe("tiny-longrope-8x-zeroshot", overrides)
+
+
+def test_longft_search_runs_one_search_stage_on_the_recipes_model(tmp_path):
+    from longft.cli import main
+
+    out = tmp_path / "search"
+    args = ["search", "tiny-longrope", "--smoke", "--search.length", "1024", "--eval.enabled", "false", "--output_dir", str(out)]
+    assert main(args) == 0
+    assert (out / "main").is_dir() and not (out / "search-4x").exists()  # the recipe's stages are set aside
+    assert json.loads((out / "main" / FACTORS_FILE).read_text())["kind"] == "long"
+    assert AutoModelForCausalLM.from_pretrained(str(out / "main" / "final")).config.rope_parameters["rope_type"] == "longrope"
