@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from .config import RecipeError, deep_merge, load_recipe, parse_overrides, recipe_names
+from .outputs import disk_full_message
 
 USAGE = """longft <command> ...
 
@@ -14,7 +15,7 @@ USAGE = """longft <command> ...
   search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
   eval CHECKPOINT [--recipe R] [--base PATH] [--window N] [--target N] [--eval.field VALUE ...]
-  export CHECKPOINT OUT                                write a plain HF checkpoint (adapters merged)
+  export CHECKPOINT OUT [--overwrite]                  write a plain HF checkpoint (adapters merged)
   recipes                                              list the shipped recipes
 """
 
@@ -57,7 +58,7 @@ def cmd_pack(argv: list[str]) -> int:
 
     recipe = _recipe_args(argv)
     for name, stage, _ in planned_stages(recipe):
-        check_sources(stage.data.sources)
+        check_sources(stage.data.sources, max_undecodable_fraction=stage.data.max_undecodable_fraction)
         tokenizer = load_tokenizer(stage.model)
         packed, stats, path = prepare_packed(stage.data, tokenizer)
         first = packed[0]
@@ -72,6 +73,7 @@ def cmd_eval(argv: list[str]) -> int:
 
     from .eval.report import write_report
     from .eval.suite import evaluate_model
+    from .outputs import REPORT_FILES, check_replace_target
     from .positions.rope import original_window
 
     parser = argparse.ArgumentParser(prog="longft eval")
@@ -81,6 +83,7 @@ def cmd_eval(argv: list[str]) -> int:
     parser.add_argument("--window", type=int, default=None, help="original window (default: from the config)")
     parser.add_argument("--target", type=int, default=None, help="longest context (default: the recipe's seq_len)")
     parser.add_argument("--out", default=None, help="report folder (default: CHECKPOINT/../report)")
+    parser.add_argument("--overwrite", action="store_true", help="replace a report already at --out")
     args, rest = parser.parse_known_args(argv)
     ckpt = Path(args.checkpoint)
     if not (ckpt / "config.json").is_file():
@@ -90,6 +93,13 @@ def cmd_eval(argv: list[str]) -> int:
     if unknown:
         raise RecipeError(f"longft eval takes only --eval.* overrides, got {sorted(unknown)}")
     recipe = load_recipe(args.recipe, overrides)
+    out = Path(args.out) if args.out else ckpt.parent / "report"
+    check_replace_target(out, "eval --out", REPORT_FILES, overwrite=args.overwrite, source=ckpt)
+    for name, value in (("--window", args.window), ("--target", args.target)):
+        if value is not None and value < recipe.eval.target_tokens:
+            raise RecipeError(f"{name} = {value}: must be >= eval.target_tokens ({recipe.eval.target_tokens})")
+    if args.base and not (Path(args.base) / "config.json").is_file():
+        raise RecipeError(f"--base {args.base!r} has no config.json; pass a model folder")
     tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
     model = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32)
     window = args.window or original_window(model.config, recipe.position)
@@ -99,7 +109,6 @@ def cmd_eval(argv: list[str]) -> int:
         base = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
         results.append(evaluate_model(base, tokenizer, recipe.eval, window, target, "base"))
     results.append(evaluate_model(model, tokenizer, recipe.eval, window, target, ckpt.name))
-    out = Path(args.out) if args.out else ckpt.parent / "report"
     print(write_report(results, window, target, out))
     print(f"report: {out}")
     return 0
@@ -109,16 +118,17 @@ def cmd_export(argv: list[str]) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from .export import export_checkpoint
+    from .outputs import CHECKPOINT_FILES, check_replace_target
 
     parser = argparse.ArgumentParser(prog="longft export")
     parser.add_argument("checkpoint", help="a trained model folder, or a peft adapter folder")
     parser.add_argument("out")
+    parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint already at OUT")
     args = parser.parse_args(argv)
     src, out = Path(args.checkpoint), Path(args.out)
     if not src.is_dir():
-        raise RecipeError(f"checkpoint {str(src)!r} is not a folder")
-    if out.resolve() == src.resolve():
-        raise RecipeError("export OUT must differ from CHECKPOINT")
+        raise RecipeError(f"checkpoint {str(src)!r} is not a folder; give a trained model or adapter folder")
+    check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)
     if (src / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
 
@@ -153,6 +163,12 @@ def main(argv: list[str] | None = None) -> int:
     except RecipeError as exc:
         print(f"longft: error: {exc}", file=sys.stderr)
         return 2
+    except Exception as exc:
+        message = disk_full_message(exc)
+        if message is None:
+            raise
+        print(f"longft: error: {message}", file=sys.stderr)
+        return 3
 
 
 if __name__ == "__main__":

@@ -26,6 +26,7 @@ SPLIT_POLICIES = ("chunk", "truncate", "drop")
 SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk", "sft_jsonl")
 PRECISIONS = ("auto", "bf16", "fp32")
 PASSKEY_TEMPLATES = ("code", "landmark")
+MIN_PASSKEY_LENGTH = 32
 
 
 class RecipeError(ValueError):
@@ -103,6 +104,8 @@ class AdapterConfig:
         _choice("adapter.method", self.method, ("none", "lora"))
         _choice("adapter.quantize", self.quantize, ("none", "4bit"))
         _positive("adapter.r", self.r)
+        _number_in("adapter.alpha", self.alpha, 0, None, low_open=True)
+        _number_in("adapter.dropout", self.dropout, 0, 1, high_open=True)
         for name in self.trainable_params:
             _choice("adapter.trainable_params[]", name, ("embed", "norm", "lm_head"))
         if self.quantize != "none" and self.method != "lora":
@@ -118,11 +121,18 @@ class DataConfig:
     max_train_tokens: int | None = None  # stop taking documents past this many tokens
     num_proc: int = 2
     seed: int = 0
+    # Text files with more undecodable (non-UTF-8) bytes than this share are refused; below it the
+    # bytes become U+FFFD and are counted. 1.0 accepts any file.
+    max_undecodable_fraction: float = 0.001
 
     def validate(self) -> None:
         _choice("data.split_policy", self.split_policy, SPLIT_POLICIES)
         _positive("data.seq_len", self.seq_len, minimum=8)
         _positive("data.num_proc", self.num_proc)
+        _positive("data.min_doc_tokens", self.min_doc_tokens)
+        if self.max_train_tokens is not None:
+            _positive("data.max_train_tokens", self.max_train_tokens)
+        _number_in("data.max_undecodable_fraction", self.max_undecodable_fraction, 0, 1)
         if not self.sources:
             raise RecipeError("data.sources is empty: list at least one source, e.g. [{type: testbed}]")
         for i, source in enumerate(self.sources):
@@ -151,11 +161,15 @@ class TrainConfig:
     torch_compile: bool = False
 
     def validate(self) -> None:
-        _positive("train.max_steps", self.max_steps, minimum=0)
+        _positive("train.max_steps", self.max_steps)
         _positive("train.batch_size", self.batch_size)
         _positive("train.grad_accum", self.grad_accum)
         _positive("train.save_steps", self.save_steps)
+        _positive("train.save_total_limit", self.save_total_limit)
         _positive("train.logging_steps", self.logging_steps)
+        _number_in("train.weight_decay", self.weight_decay, 0, None)
+        _number_in("train.max_grad_norm", self.max_grad_norm, 0, None)  # 0 turns clipping off
+        _number_in("train.adam_beta2", self.adam_beta2, 0, 1, high_open=True)
         if not (0 < self.learning_rate < 1):
             raise RecipeError(f"train.learning_rate = {self.learning_rate}: must be in (0, 1)")
         if self.warmup_steps < 0:
@@ -216,6 +230,7 @@ class SearchConfig:
                 raise RecipeError(f"search.start_tokens has {n!r}: n̂ values are integers >= 0, e.g. {list(START_TOKEN_CHOICES)}")
         if self.length is not None:
             _positive("search.length", self.length, minimum=8)
+        _positive("search.seed", self.seed, minimum=0)
         for i, source in enumerate(self.sources):
             validate_source(source, f"search.sources[{i}]")
 
@@ -241,10 +256,23 @@ class EvalConfig:
         _choice("eval.passkey_template", self.passkey_template, PASSKEY_TEMPLATES)
         _positive("eval.target_tokens", self.target_tokens)
         _positive("eval.num_docs", self.num_docs)
+        _positive("eval.passkey_trials", self.passkey_trials)
+        if self.sliding_stride is not None:
+            _positive("eval.sliding_stride", self.sliding_stride)
+        if not self.passkey_depths:
+            raise RecipeError("eval.passkey_depths is empty; give depths in [0, 1], e.g. [0.0, 0.5, 1.0]")
+        for n in self.passkey_lengths:
+            if not isinstance(n, int) or n < MIN_PASSKEY_LENGTH:
+                raise RecipeError(
+                    f"eval.passkey_lengths has {n!r}: each length is an integer >= {MIN_PASSKEY_LENGTH} "
+                    "(room for the key and the question)"
+                )
         for d in self.passkey_depths:
             if not 0.0 <= float(d) <= 1.0:
                 raise RecipeError(f"eval.passkey_depths has {d}: depths are fractions in [0, 1]")
         for n in self.context_lengths:
+            if not isinstance(n, int):
+                raise RecipeError(f"eval.context_lengths has {n!r}: lengths are integers >= eval.target_tokens")
             if int(n) < self.target_tokens:
                 raise RecipeError(
                     f"eval.context_lengths has {n}: every context must hold the {self.target_tokens} target tokens"
@@ -274,6 +302,8 @@ class Recipe:
     stages: list = field(default_factory=list)
     # Set by --smoke: same code path, tiny stand-in model, a few steps.
     smoke: bool = False
+    # The --section.field values given on the command line: --smoke keeps them over its own.
+    overrides: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         _choice("kind", self.kind, STAGE_KINDS)
@@ -287,6 +317,12 @@ class Recipe:
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
         check_length_fits_method(self.position, self.data.seq_len)
+        window = self.position.original_max_position_embeddings
+        if self.eval.sliding_stride is not None and window and self.eval.sliding_stride > window:
+            raise RecipeError(
+                f"eval.sliding_stride = {self.eval.sliding_stride}: must be <= the original window {window}, "
+                "the smallest window scored (a larger stride skips tokens)"
+            )
         if self.kind == "search":
             check_search_fits(self)
         if self.attention.method == "s2":
@@ -305,11 +341,28 @@ class Recipe:
         return dataclasses.asdict(self)
 
     def fingerprint(self) -> str:
-        """Hash of every value that changes what training produces (not where it is written)."""
-        payload = self.to_dict()
-        payload.pop("output_dir", None)
-        payload.pop("description", None)
+        """Hash of every value that changes what training produces (not where it is written).
+        Values left at their defaults are not hashed, so adding a field keeps earlier fingerprints."""
+        payload = _non_default(self.to_dict(), Recipe().to_dict())
+        for key in ("output_dir", "description", "overrides"):
+            payload.pop(key, None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _non_default(values: dict, defaults: dict) -> dict:
+    out = {}
+    for key, value in values.items():
+        default = defaults.get(key, _MISSING)
+        if isinstance(value, dict) and isinstance(default, dict) and default:
+            nested = _non_default(value, default)
+            if nested:
+                out[key] = nested
+        elif value != default:
+            out[key] = value
+    return out
+
+
+_MISSING = object()
 
 
 def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
@@ -457,6 +510,7 @@ def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = 
     if overrides:
         raw = deep_merge(raw, overrides)
     raw["smoke"] = smoke or bool(raw.get("smoke", False))
+    raw["overrides"] = overrides or {}
     return from_dict(raw)
 
 
@@ -467,9 +521,11 @@ def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
     top = recipe.to_dict()
     top["stages"] = []
     out = []
+    # the command line wins over a stage's own values, as it does over the recipe's
+    cli = {k: v for k, v in recipe.overrides.items() if k != "stages"}
     for stage in recipe.stages:
         overrides = {k: v for k, v in stage.items() if k != "name"}
-        stage_recipe = from_dict(deep_merge(top, overrides))
+        stage_recipe = from_dict(deep_merge(deep_merge(top, overrides), cli))
         out.append((stage["name"], stage_recipe))
     return out
 
@@ -549,3 +605,12 @@ def _choice(path: str, value: Any, valid: tuple) -> None:
 def _positive(path: str, value: int, minimum: int = 1) -> None:
     if value < minimum:
         raise RecipeError(f"{path} = {value}: must be >= {minimum}")
+
+
+def _number_in(path: str, value: float, low: float, high: float | None, low_open=False, high_open=False) -> None:
+    """value in the interval from low to high (None: unbounded), each end closed unless said open."""
+    below = value <= low if low_open else value < low
+    above = high is not None and (value >= high if high_open else value > high)
+    if below or above:
+        left, right = "(" if low_open else "[", ")" if high_open or high is None else "]"
+        raise RecipeError(f"{path} = {value}: must be in {left}{low}, {'inf' if high is None else high}{right}")

@@ -8,6 +8,8 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .outputs import recover_folder, replace_folder
+
 TRAINING_ONLY_ATTENTION_PREFIX = "longft_"
 
 
@@ -23,6 +25,7 @@ def merge_adapters(model):
 
 def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None, state_dict=None) -> Path:
     """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten.
+    Callers decide whether `out` may be replaced (`outputs.check_replace_target`).
 
     `state_dict`: the full weights gathered from sharded training (ZeRO-3 / FSDP), whose local
     module holds only a shard."""
@@ -36,19 +39,13 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
         model.config._attn_implementation = "sdpa"
-    tmp = out.with_name(out.name + ".tmp")
+    recover_folder(out)
+    tmp = out.with_name(out.name + ".tmp")  # a leftover of a killed export is ours to clear
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
     tokenizer.save_pretrained(tmp)
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text)
-    if out.exists():
-        old = out.with_name(out.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        out.rename(old)
-        tmp.rename(out)
-        shutil.rmtree(old)
-    else:
-        tmp.rename(out)
+    replace_folder(tmp, out)
     return out

@@ -16,9 +16,14 @@ from .data.sources import check_sources
 from .distributed import sharded_training
 from .methods.longlora import apply_adapter, apply_attention, quantization_config
 from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
+from .outputs import atomic_write_json, check_run_folder, check_writable
+from .paths import cache_home
+from .run_lock import RunLock
 from .smoke import smoke_recipe, smoke_window
 
 STAGE_MARKER = "longft_stage.json"
+# Written when a stage starts: a rerun resumes its checkpoints only for the same recipe.
+STARTED_MARKER = "longft_stage_started.json"
 
 
 def planned_stages(recipe: Recipe) -> list[tuple[str, Recipe, str]]:
@@ -34,24 +39,78 @@ def planned_stages(recipe: Recipe) -> list[tuple[str, Recipe, str]]:
     return out
 
 
-def stage_done(stage_dir: Path, fingerprint: str) -> bool:
+def _read_marker(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stage_done(stage_dir: Path, fingerprint: str, stage: Recipe | None = None) -> bool:
+    """True when the stage finished with this recipe; raises when another recipe left it there,
+    finished or interrupted, naming what differs."""
     marker = stage_dir / "final" / STAGE_MARKER
-    if not marker.is_file():
-        return False
-    found = json.loads(marker.read_text()).get("fingerprint")
-    if found != fingerprint:
+    if marker.is_file():
+        found = _read_marker(marker)
+        if found.get("fingerprint") != fingerprint:
+            raise RecipeError(
+                f"{stage_dir} holds a finished stage of a different recipe ({_difference(found, stage)}); nothing was "
+                "changed there. Set --output_dir to a new folder or move that one away."
+            )
+        return True
+    started = stage_dir / STARTED_MARKER
+    if started.is_file():
+        found = _read_marker(started)
+        if found.get("fingerprint") != fingerprint:
+            raise RecipeError(
+                f"{stage_dir} holds an interrupted stage of a different recipe ({_difference(found, stage)}); resuming "
+                "it would continue that run's schedule and label it with this recipe. Nothing was changed there: "
+                "set --output_dir to a new folder, or rerun the recipe it was started with."
+            )
+    elif any((stage_dir / "checkpoints").glob("checkpoint-*")):
         raise RecipeError(
-            f"{stage_dir} holds a finished stage of a different recipe (fingerprint {found}, this recipe "
-            f"{fingerprint}); nothing was changed there. Set --output_dir to a new folder or move that one away."
+            f"{stage_dir / 'checkpoints'} holds checkpoints with no record of the recipe that wrote them; "
+            "nothing was changed there: set --output_dir to a new folder or move that one away"
         )
-    return True
+    return False
+
+
+def _difference(found: dict, stage: Recipe | None) -> str:
+    """What differs between the recipe recorded in a marker and this one, field by field."""
+    old, new = found.get("recipe"), stage.to_dict() if stage is not None else None
+    if not isinstance(old, dict) or new is None:
+        return f"fingerprint {found.get('fingerprint')}, this recipe's differs"
+    changed = [
+        f"{key}: {old_value!r} there, {new_value!r} now"
+        for key, old_value, new_value in diff_fields(old, new)
+        if key not in ("output_dir", "description", "overrides", "model.name_or_path", "model.init", "model.tokenizer")
+    ]
+    return "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "") if changed else (
+        "an earlier stage differs"
+    )
+
+
+def diff_fields(old: dict, new: dict, prefix: str = ""):
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from diff_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b
 
 
 def preflight(recipe: Recipe, stages) -> None:
     """Everything that can be checked without training: fails before any work starts."""
+    checked: set = set()
+
+    def check(sources: list[dict], where: str, stage: Recipe) -> None:
+        todo = [s for s in sources if repr(sorted(s.items())) not in checked]  # each source read once
+        check_sources(todo, where, stage.data.max_undecodable_fraction)
+        checked.update(repr(sorted(s.items())) for s in todo)
+
     for i, (name, stage, _) in enumerate(stages):
         if stage.kind == "search":
-            check_sources(stage.search.sources, f"stage {name}: search.sources")
+            check(stage.search.sources, f"stage {name}: search.sources", stage)
             window = stage.position.original_max_position_embeddings
             searched_before = any(s.kind == "search" and s.length() > (window or 0) for _, s, _ in stages[:i])
             if window and stage.length() == window and not searched_before:
@@ -60,9 +119,9 @@ def preflight(recipe: Recipe, stages) -> None:
                     "they need long factors from an earlier search stage for a longer length"
                 )
         else:
-            check_sources(stage.data.sources, f"stage {name}: data.sources")
+            check(stage.data.sources, f"stage {name}: data.sources", stage)
         if stage.eval.enabled:
-            check_sources(stage.eval.sources, f"stage {name}: eval.sources")
+            check(stage.eval.sources, f"stage {name}: eval.sources", stage)
         if i == 0:
             check_model_available(stage.model)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
@@ -79,10 +138,14 @@ def preflight(recipe: Recipe, stages) -> None:
                 "is not supported; train adapters with DDP or ZeRO-2 (accelerate_configs/ddp.yaml, deepspeed_zero2.yaml)"
             )
     out = recipe.resolved_output_dir()
-    if out.exists() and not out.is_dir():
-        raise RecipeError(f"output_dir {str(out)!r} exists and is not a folder")
-    for name, _, fingerprint in stages:
-        stage_done(out / name, fingerprint)  # raises on a foreign finished stage
+    check_run_folder(out)
+    check_writable(cache_home(), "the cache (LONGFT_HOME)")
+    for name, stage, fingerprint in stages:
+        check_writable(out / name / "checkpoints", f"stage {name}: checkpoints folder")
+        check_writable(out / name / "final", f"stage {name}: final checkpoint folder")
+        stage_done(out / name, fingerprint, stage)  # raises on a foreign stage, finished or not
+    if stages[-1][1].eval.enabled:
+        check_writable(out / "report", "report folder")
 
 
 def run_recipe(recipe: Recipe) -> dict:
@@ -90,23 +153,33 @@ def run_recipe(recipe: Recipe) -> dict:
     from .distributed import process_state
 
     state = process_state()
-    started = time.time()
     stages = planned_stages(recipe)
     preflight(recipe, stages)
     out = recipe.resolved_output_dir()
+    with RunLock(out, releases=state.is_main_process):
+        return _run_locked(recipe, stages, out, state)
+
+
+def _run_locked(recipe: Recipe, stages, out: Path, state) -> dict:
+    started = time.time()
+    for name, stage, fingerprint in stages:  # again under the lock: another run may have moved on
+        stage_done(out / name, fingerprint, stage)
     if state.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "recipe.json").write_text(json.dumps(recipe.to_dict(), indent=2))
+        atomic_write_json(out / "recipe.json", recipe.to_dict())
     previous: Path | None = None
     summaries = {}
     for i, (name, stage, fingerprint) in enumerate(stages):
         stage_dir = out / name
-        if i > 0:
-            stage.model.name_or_path, stage.model.init, stage.model.tokenizer = str(previous), "pretrained", None
-        if stage_done(stage_dir, fingerprint):
+        if stage_done(stage_dir, fingerprint, stage):
             print(f"[stage {name}] complete, skipping ({stage_dir / 'final'})", flush=True)
             previous = stage_dir / "final"
             continue
+        if state.is_main_process:
+            stage_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_json(stage_dir / STARTED_MARKER, {"fingerprint": fingerprint, "recipe": stage.to_dict()})
+        state.wait_for_everyone()
+        if i > 0:
+            stage.model.name_or_path, stage.model.init, stage.model.tokenizer = str(previous), "pretrained", None
         if stage.kind == "search":
             print(f"[stage {name}] LongRoPE search for {stage.length()} tokens", flush=True)
             summaries[name] = run_search(stage, stage_dir, fingerprint, initial_dir=out / "initial" if i == 0 else None)

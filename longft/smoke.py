@@ -84,4 +84,59 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
             sources=[{"type": "testbed", "split": "train"}],
         )
     d["adapter"]["quantize"] = "none"  # 4-bit needs a GPU; the stand-in runs the same LoRA path
+    kept = keep_overrides(d, recipe.to_dict(), recipe.overrides)
+    if first_stage:
+        replaced = sorted(set(changed_paths(recipe.to_dict(), d)) - set(kept))
+        print(f"[smoke] replaced for the stand-in: {', '.join(replaced) or 'nothing'}", flush=True)
+        if kept:
+            print(f"[smoke] kept from the command line: {', '.join(kept)}", flush=True)
     return from_dict(d)
+
+
+# What makes the stand-in a stand-in: never taken from the command line.
+STANDIN_FIELDS = ("model", "position.original_max_position_embeddings", "smoke", "overrides", "stages", "name")
+
+
+def leaf_paths(tree: dict, prefix: str = ""):
+    for key, value in tree.items():
+        if isinstance(value, dict) and value:
+            yield from leaf_paths(value, f"{prefix}{key}.")
+        else:
+            yield f"{prefix}{key}"
+
+
+def changed_paths(before: dict, after: dict):
+    """Leaf paths whose value `after` differs from `before`."""
+    for path in leaf_paths(after):
+        if _get(before, path) != _get(after, path):
+            yield path
+
+
+def keep_overrides(smoke: dict, stage: dict, overrides: dict) -> list[str]:
+    """Put the user's command-line values (as the stage resolved them) back over smoke's own."""
+    kept = []
+    for path in leaf_paths(overrides):
+        if any(path == f or path.startswith(f + ".") for f in STANDIN_FIELDS):
+            continue
+        value = _get(stage, path)
+        if _get(smoke, path) != value:
+            _set(smoke, path, value)
+        kept.append(path)
+    return kept
+
+
+def _get(tree: dict, path: str):
+    node = tree
+    for part in path.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def _set(tree: dict, path: str, value) -> None:
+    parts = path.split(".")
+    node = tree
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value

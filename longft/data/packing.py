@@ -165,17 +165,48 @@ def pack_tokenized(
     return packed, stats
 
 
+MANIFEST = "pack_manifest.json"
+
+
+def _file_sizes(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
+
+
 def save_packed(packed: datasets.Dataset, stats: PackStats, out: Path) -> None:
-    """Write next to the destination, then rename: a crash never leaves a half-written cache."""
+    """Write next to the destination, then rename: a crash never leaves a half-written cache.
+    A manifest of file sizes, written last, lets a later load tell a damaged cache apart."""
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     packed.save_to_disk(str(tmp))
     (tmp / "pack_stats.json").write_text(json.dumps(asdict(stats), indent=2))
+    (tmp / MANIFEST).write_text(json.dumps(_file_sizes(tmp), indent=2))
     if out.exists():
         shutil.rmtree(out)
     tmp.rename(out)
 
 
+def cache_problem(path: Path) -> str | None:
+    """None when the cache at `path` is whole: every file recorded at write time, at its size."""
+    try:
+        recorded = json.loads((path / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return f"{MANIFEST} missing or unreadable"
+    found = _file_sizes(path)
+    for name, size in recorded.items():
+        if name not in found:
+            return f"{name} is missing"
+        if found[name] != size:
+            return f"{name} is {found[name]} bytes, {size} when written"
+    return None
+
+
 def load_packed(path: Path) -> tuple[datasets.Dataset, PackStats]:
+    """Raises ValueError naming what is wrong when the cache does not match its manifest."""
+    problem = cache_problem(path)
+    if problem:
+        raise ValueError(problem)
     stats = PackStats(**json.loads((path / "pack_stats.json").read_text()))
-    return datasets.load_from_disk(str(path)), stats
+    packed = datasets.load_from_disk(str(path))
+    if len(packed) != stats.packs:
+        raise ValueError(f"{len(packed)} packs on disk, {stats.packs} when written")
+    return packed, stats

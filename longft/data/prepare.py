@@ -31,11 +31,15 @@ def packed_cache_key(data: DataConfig, tokenizer) -> str:
 def prepare_packed(data: DataConfig, tokenizer, cache_dir: Path | None = None) -> tuple[datasets.Dataset, PackStats, Path]:
     cache_dir = cache_dir or cache_home() / "packed"
     out = cache_dir / packed_cache_key(data, tokenizer)
-    if (out / "pack_stats.json").is_file():
-        packed, stats = load_packed(out)
-        print(f"[data] packed data from cache {out}", flush=True)
-        print(stats.report(), flush=True)
-        return packed, stats, out
+    if out.is_dir():
+        try:
+            packed, stats = load_packed(out)
+        except (ValueError, OSError) as exc:
+            print(f"[data] packed-data cache {out} is damaged ({exc}); rebuilding it", flush=True)
+        else:
+            print(f"[data] packed data from cache {out}", flush=True)
+            print(stats.report(), flush=True)
+            return packed, stats, out
     docs = load_documents(data.sources)
     tokenized = tokenize_documents(docs, tokenizer, data.num_proc)
     packed, stats = pack_tokenized(

@@ -6,12 +6,12 @@ Every source becomes a `datasets.Dataset` with one document per row in a `text` 
 from __future__ import annotations
 
 import hashlib
-import json
 from pathlib import Path
 
 import datasets
 
 from ..config import RecipeError
+from .validate import SourceCheck, check_jsonl, check_parquet, check_saved_dataset, check_text_files
 from ..testbed.corpus import corpus_files, corpus_fingerprint, read_text
 
 
@@ -19,38 +19,53 @@ def _path(source: dict) -> Path:
     return Path(source["path"]).expanduser()
 
 
-def check_sources(sources: list[dict], where: str = "data.sources") -> None:
-    """Fail early, naming the source, when its files are not there."""
+def check_sources(sources: list[dict], where: str = "data.sources", max_undecodable_fraction: float = 0.001,
+                  log=print) -> None:
+    """Fail early, naming the source, the file and the row, when the data is missing or bad.
+    Every file is read once here (before any model loads); see `validate`."""
     for i, source in enumerate(sources):
         kind = source["type"]
         if kind == "testbed":
             continue
         path = _path(source)
-        label = f"{where}[{i}] ({kind})"
+        check = SourceCheck(f"{where}[{i}] ({kind})")
+        label = check.label
         if kind == "text_dir":
             if not path.is_dir():
                 raise RecipeError(f"{label}: folder {str(path)!r} does not exist; set it to a folder of text files")
-            if not any(path.glob(source.get("glob", "**/*.txt"))):
+            files = _files_of(source)
+            if not files:
                 raise RecipeError(f"{label}: no files match {source.get('glob', '**/*.txt')!r} in {str(path)!r}")
+            check_text_files(files, max_undecodable_fraction, check)
         elif kind == "hf_disk":
             if not (path / "dataset_info.json").is_file() and not (path / "dataset_dict.json").is_file():
                 raise RecipeError(
                     f"{label}: {str(path)!r} is not a dataset saved with `datasets.save_to_disk` "
                     "(no dataset_info.json / dataset_dict.json)"
                 )
-        elif kind == "sft_jsonl" and path.is_file():
-            with open(path) as f:
-                first = json.loads(f.readline() or "{}")
-            for key in ("instruction", "output"):
-                if sft_field(source, key) not in first:
-                    raise RecipeError(
-                        f"{label}: the first record of {str(path)!r} has no {sft_field(source, key)!r} "
-                        f"(keys: {sorted(first)}); set '{key}_field' on the source"
-                    )
+            check_saved_dataset(_load_saved(source), source.get("field", "text"), f"{label}: {str(path)!r}", check)
         elif not path.is_file():
             raise RecipeError(
                 f"{label}: file {str(path)!r} does not exist; set its 'path' to a local {kind.replace('sft_', '')} file"
             )
+        elif kind == "sft_jsonl":
+            fields = {sft_field(source, key): (key != "input", f"{key}_field") for key in ("instruction", "output", "input")}
+            check_jsonl(path, fields, check)
+        elif kind == "jsonl":
+            check_jsonl(path, {source.get("field", "text"): (True, "field")}, check)
+        elif kind == "parquet":
+            check_parquet(path, source.get("field", "text"), check)
+        log(check.report(), flush=True)
+
+
+def _load_saved(source: dict) -> datasets.Dataset:
+    ds = datasets.load_from_disk(str(_path(source)))
+    if isinstance(ds, datasets.DatasetDict):
+        split = source.get("split", "train")
+        if split not in ds:
+            raise RecipeError(f"hf_disk source {source['path']!r} has splits {list(ds)}, not {split!r}")
+        ds = ds[split]
+    return ds
 
 
 def _files_of(source: dict) -> list[Path]:
@@ -122,12 +137,7 @@ def load_source(source: dict) -> datasets.Dataset:
     elif kind == "parquet":
         ds = datasets.load_dataset("parquet", data_files=str(_path(source)), split="train")
     else:
-        ds = datasets.load_from_disk(str(_path(source)))
-        if isinstance(ds, datasets.DatasetDict):
-            split = source.get("split", "train")
-            if split not in ds:
-                raise RecipeError(f"hf_disk source {source['path']!r} has splits {list(ds)}, not {split!r}")
-            ds = ds[split]
+        ds = _load_saved(source)
     if field not in ds.column_names:
         raise RecipeError(
             f"{kind} source {source.get('path')!r} has no column {field!r}; its columns are {ds.column_names} "

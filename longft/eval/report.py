@@ -66,11 +66,21 @@ def format_table(rows: list[list[str]]) -> str:
 
 
 def write_report(results: list[dict], window: int, target_len: int, out_dir: Path, extra: dict | None = None) -> str:
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Written whole beside `out_dir`, then renamed into place (an older report is replaced whole)."""
+    import shutil
+
+    from ..outputs import recover_folder, replace_folder
+
+    out_dir = Path(out_dir)
+    recover_folder(out_dir)
+    tmp = out_dir.with_name(out_dir.name + ".tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
     payload = {"original_window": window, "target_length": target_len, "models": results, **(extra or {})}
-    (out_dir / "report.json").write_text(json.dumps(payload, indent=2))
-    plot_perplexity(results, window, out_dir / "perplexity_by_length.png")
-    plot_passkey(results, out_dir / "passkey_grid.png")
+    (tmp / "report.json").write_text(json.dumps(payload, indent=2))
+    plot_perplexity(results, window, tmp / "perplexity_by_length.png")
+    plot_passkey(results, tmp / "passkey_grid.png")
     table = format_table(summary_rows(results, window))
-    (out_dir / "summary.txt").write_text(table + "\n")
+    (tmp / "summary.txt").write_text(table + "\n")
+    replace_folder(tmp, out_dir)
     return table

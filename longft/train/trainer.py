@@ -1,7 +1,6 @@
 """Train one stage with transformers' Trainer: packing-aware loss, resume, throughput."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import datasets
@@ -11,7 +10,18 @@ from transformers import Trainer, TrainingArguments
 from ..config import Recipe
 from ..data.collator import PackedCollator
 from ..models import model_dtype
+from ..outputs import atomic_write_json
 from .callbacks import ThroughputCallback
+from .checkpoints import resumable_checkpoint
+
+
+def broadcast_choice(value):
+    """The main process decides (it may remove an incomplete checkpoint); every rank takes its word."""
+    if not torch.distributed.is_available() or not torch.distributed.is_initialized():
+        return value
+    box = [value]
+    torch.distributed.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def training_arguments(recipe: Recipe, checkpoint_dir: Path) -> TrainingArguments:
@@ -48,11 +58,6 @@ def training_arguments(recipe: Recipe, checkpoint_dir: Path) -> TrainingArgument
     )
 
 
-def last_checkpoint(checkpoint_dir: Path) -> str | None:
-    found = sorted(checkpoint_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]))
-    return str(found[-1]) if found else None
-
-
 def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stage_dir: Path, callbacks=()):
     """Run (or resume) training; returns (summary with throughput and final loss, full state dict
     gathered from DeepSpeed ZeRO-3 / FSDP shards, or None where every rank holds the whole model)."""
@@ -75,18 +80,14 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         processing_class=tokenizer,
         callbacks=[throughput, *callbacks],
     )
-    resume = last_checkpoint(checkpoint_dir)
+    resume = resumable_checkpoint(checkpoint_dir) if trainer.is_world_process_zero() else None
+    resume = broadcast_choice(resume)
     if resume:
         print(f"[train] resuming from {resume}", flush=True)
-    result = trainer.train(resume_from_checkpoint=resume)
-    summary = {
-        "train_loss": result.training_loss,
-        "steps": trainer.state.global_step,
-        "world_size": args.world_size,
-        **throughput.summary(),
-    }
+    trainer.train(resume_from_checkpoint=resume)
+    summary = {**throughput.summary(trainer.state, args.world_size), "world_size": args.world_size}
     sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
     state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None  # a collective
     if trainer.is_world_process_zero():
-        (stage_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        atomic_write_json(stage_dir / "train_summary.json", summary)
     return summary, state_dict

@@ -1,0 +1,148 @@
+"""Where longft may write, and how: a user's files are never deleted or replaced without a flag.
+
+Every folder longft writes (a run, an export, a report) is checked before any work starts:
+- a path that is a file, or that lies under a file, is refused;
+- a non-empty folder that longft did not write is refused (nothing in it is touched);
+- an existing checkpoint / report is replaced only with an explicit `overwrite` flag;
+- the folder (or the nearest folder that exists above it) must take a new file.
+Writes go to a temporary name beside the destination and are renamed into place.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .config import RecipeError
+
+# Files that mark a folder as one longft (or transformers) wrote, by what the folder is.
+CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
+REPORT_FILES = ("report.json",)
+RUN_FILES = ("recipe.json", ".longft.lock")
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write beside `path`, then rename over it: a reader never sees half a file."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, payload) -> None:
+    atomic_write_text(path, json.dumps(payload, indent=2, default=str))
+
+
+def _nearest_existing(path: Path) -> Path:
+    path = Path(os.path.abspath(path))
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def check_writable(path: Path, what: str) -> None:
+    """`path` (a folder, made later if missing) can take a new file; probed with a real file
+    because permission bits say nothing on read-only mounts or to root."""
+    path = Path(path)
+    existing = _nearest_existing(path)
+    if not existing.is_dir():
+        raise RecipeError(f"{what} {str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=".longft-write-probe-")
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise RecipeError(f"{what} {str(path)!r} is not writable ({exc.strerror} in {str(existing)!r}); "
+                          "choose a folder you can write to") from None
+
+
+def is_inside(inner: Path, outer: Path) -> bool:
+    inner, outer = Path(os.path.abspath(inner)).resolve(), Path(os.path.abspath(outer)).resolve()
+    return inner == outer or outer in inner.parents
+
+
+def _check_not_a_file(path: Path, what: str) -> None:
+    if path.exists() and not path.is_dir():
+        raise RecipeError(f"{what} {str(path)!r} is a file; give a folder path (nothing was changed)")
+
+
+def _foreign_files(path: Path, marker_files: tuple[str, ...]) -> bool:
+    """A non-empty folder holding none of the files that mark what longft writes there."""
+    return path.is_dir() and any(path.iterdir()) and not any((path / name).exists() for name in marker_files)
+
+
+def check_run_folder(path: Path, what: str = "output_dir") -> None:
+    """A run folder is new, empty, or one longft ran in before (then it is continued)."""
+    path = Path(path)
+    _check_not_a_file(path, what)
+    stage_marked = path.is_dir() and any(path.glob("*/longft_stage_started.json")) or any(path.glob("*/final/longft_stage.json"))
+    if _foreign_files(path, RUN_FILES) and not stage_marked:
+        raise RecipeError(
+            f"{what} {str(path)!r} is a non-empty folder that holds no longft run; "
+            "choose a new or empty folder (nothing in it was changed)"
+        )
+    check_writable(path, what)
+
+
+def check_replace_target(path: Path, what: str, marker_files: tuple[str, ...], overwrite: bool = False,
+                         source: Path | None = None, flag: str = "--overwrite") -> None:
+    """A folder that longft fills whole (an export, a report): new or empty; an earlier one of the
+    same kind is replaced only with `flag`; anything else in the way is refused untouched."""
+    path = Path(path)
+    _check_not_a_file(path, what)
+    if source is not None and (is_inside(source, path) or is_inside(path, source)):
+        raise RecipeError(
+            f"{what} {str(path)!r} overlaps the source {str(source)!r}; write to a folder outside it (nothing was changed)"
+        )
+    if _foreign_files(path, marker_files):
+        raise RecipeError(
+            f"{what} {str(path)!r} is a non-empty folder that holds no {'/'.join(marker_files)}; "
+            "choose a new or empty folder (nothing in it was changed)"
+        )
+    if path.is_dir() and any(path.iterdir()) and not overwrite:
+        raise RecipeError(f"{what} {str(path)!r} already holds one; pass {flag} to replace it (nothing was changed)")
+    check_writable(path, what)
+
+
+def replace_folder(tmp: Path, out: Path) -> None:
+    """Put the finished folder `tmp` at `out`. An older `out` is moved aside first and removed
+    only once the new one is in place, so a kill at any point leaves one complete copy."""
+    old = out.with_name(out.name + ".old")
+    if out.exists():
+        if old.exists():
+            shutil.rmtree(old)
+        out.rename(old)
+    tmp.rename(out)
+    if old.exists():
+        shutil.rmtree(old)
+
+
+def recover_folder(out: Path) -> None:
+    """After a kill between the two renames of `replace_folder`: bring the older copy back."""
+    old = out.with_name(out.name + ".old")
+    if old.is_dir() and not out.exists():
+        old.rename(out)
+
+
+def disk_full_message(exc: BaseException) -> str | None:
+    """A one-line message when `exc` (or what caused it) is the disk running full; else None.
+    Libraries wrap the OSError (safetensors, torch.save), so causes and texts are looked at too."""
+    seen = 0
+    while exc is not None and seen < 8:
+        if getattr(exc, "errno", None) == errno.ENOSPC or "No space left on device" in str(exc):
+            name = getattr(exc, "filename", None)
+            where = f" while writing {name!r}" if name else ""
+            return (f"out of disk space{where}; free space or set output_dir / LONGFT_HOME to a larger disk, "
+                    "then run the same command again: it resumes from the last complete checkpoint")
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None

@@ -1,0 +1,124 @@
+"""One run at a time in an output folder: a lock file naming the process that holds it.
+
+The ranks of one distributed launch share the lock (they carry the same launch id); a
+second launch is refused with the holder's pid, host and start time. A lock left by a
+killed process on this host (its pid gone, or reused by a process that started later) is
+stale and is taken over.
+"""
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from pathlib import Path
+
+from .config import RecipeError
+
+LOCK_NAME = ".longft.lock"
+
+
+def launch_id() -> str:
+    """The same for every rank of one launch, different for two launches."""
+    if "MASTER_PORT" in os.environ:
+        parts = (os.environ.get("MASTER_ADDR", ""), os.environ["MASTER_PORT"], os.environ.get("TORCHELASTIC_RUN_ID", ""))
+        return "launch:" + ":".join(parts)
+    return f"process:{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+
+
+def _start_time(pid: int) -> str:
+    """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return ""
+
+
+def _holder_alive(holder: dict) -> bool | None:
+    """True / False on this host; None when the holder runs on another host (cannot tell)."""
+    if holder.get("host") != socket.gethostname():
+        return None
+    pid = int(holder.get("pid", -1))
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    started = holder.get("started_ticks")
+    return not started or _start_time(pid) == started
+
+
+class RunLock:
+    def __init__(self, folder: Path, releases: bool = True):
+        self.path = Path(folder) / LOCK_NAME
+        self.me = {
+            "launch": launch_id(),
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "started_ticks": _start_time(os.getpid()),
+            "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+        }
+        self.owned = False
+        self.releases = releases  # in a distributed launch only the main process removes the lock
+
+    def _create(self) -> bool:
+        try:
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        except FileExistsError:
+            return False
+        with os.fdopen(fd, "w") as f:
+            json.dump(self.me, f)
+        self.owned = True
+        return True
+
+    def _read(self) -> dict:
+        try:
+            return json.loads(self.path.read_text())
+        except FileNotFoundError:
+            return {}
+        except (OSError, ValueError):
+            return {"corrupt": True}
+
+    def acquire(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        for _ in range(3):
+            if self._create():
+                return
+            holder = self._read()
+            if not holder:
+                continue  # released between the two calls
+            if holder.get("launch") == self.me["launch"]:
+                return  # another rank of this launch made it
+            alive = self._fresh() if holder.get("corrupt") else _holder_alive(holder)
+            if alive is False:
+                print(f"[lock] {self.path}: taking over a stale lock from pid {holder.get('pid')} "
+                      f"(no longer running)", flush=True)
+                self.path.unlink(missing_ok=True)
+                continue
+            where = "" if alive else " on another host; if that run is dead, delete the lock file"
+            raise RecipeError(
+                f"output_dir {str(self.path.parent)!r} is in use by pid {holder.get('pid')} on {holder.get('host')} "
+                f"since {holder.get('since')}{where} ({self.path}); wait for it or set --output_dir to another folder"
+            )
+        raise RecipeError(f"could not take the lock {self.path}: it keeps changing hands")
+
+    def _fresh(self) -> bool:
+        """A lock file being written this instant reads as empty or partial: give it a moment."""
+        try:
+            return time.time() - self.path.stat().st_mtime < 5
+        except OSError:
+            return False
+
+    def release(self) -> None:
+        if self.releases and self._read().get("launch") == self.me["launch"]:
+            self.path.unlink(missing_ok=True)
+        self.owned = False
+
+    def __enter__(self):
+        self.acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self.release()
+        return False
