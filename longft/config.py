@@ -453,7 +453,10 @@ def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
-        raise RecipeError(f"recipe {path} is not valid YAML: {exc}") from None
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"recipe {path} is not valid YAML{where}: {problem}; a recipe is a mapping of sections") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
     parent = raw.pop("extends", None)
@@ -489,7 +492,12 @@ def parse_overrides(args: list[str]) -> dict:
             text = args[i + 1]
             i += 1
         i += 1
-        value = yaml.safe_load(text) if text != "" else ""
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not parseable"
+            raise RecipeError(f"override --{key} {text!r} is not a valid YAML value ({problem}); "
+                              "quote strings, write lists as [a, b] and mappings as {{k: v}}") from None
         node = out
         parts = key.split(".")
         for part in parts[:-1]:

@@ -68,6 +68,9 @@ class ThroughputCallback(TrainerCallback):
         logs["train_seconds"] = round(self.seconds_before + sum(self.durations), 3)
         if self.peak:
             logs["mfu"] = round(logs["tokens_per_s"] * self.flops_per_token / (self.peak * args.world_size), 4)
+        if state.log_history and state.log_history[-1].get("step") == state.global_step:
+            # the Trainer appended a copy of `logs` before calling back: keep these in the saved history
+            state.log_history[-1].update({k: logs[k] for k in ("tokens_per_s", "train_seconds", "mfu") if k in logs})
 
     def summary(self, state, world_size: int = 1) -> dict:
         """The whole stage: every step since step 0, including those run before a resume."""

@@ -5,14 +5,14 @@ from pathlib import Path
 
 import datasets
 import torch
-from transformers import Trainer, TrainingArguments
+from transformers import Trainer, TrainerState, TrainingArguments
 
 from ..config import Recipe
 from ..data.collator import PackedCollator
 from ..models import model_dtype
 from ..outputs import atomic_write_json
 from .callbacks import ThroughputCallback
-from .checkpoints import resumable_checkpoint
+from .checkpoints import checkpoint_step, resumable_checkpoint
 
 
 def broadcast_choice(value):
@@ -84,9 +84,16 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     resume = broadcast_choice(resume)
     if resume:
         print(f"[train] resuming from {resume}", flush=True)
-    trainer.train(resume_from_checkpoint=resume)
-    summary = {**throughput.summary(trainer.state, args.world_size), "world_size": args.world_size}
     sharded = trainer.is_deepspeed_enabled or trainer.is_fsdp_enabled
+    if resume and checkpoint_step(Path(resume)) >= recipe.train.max_steps and not sharded:
+        # Trainer would run one step past max_steps when resumed at the end: load, do not train
+        print(f"[train] {resume} is the last step; loading it without training", flush=True)
+        trainer.state = TrainerState.load_from_json(str(Path(resume) / "trainer_state.json"))
+        trainer._load_from_checkpoint(resume)
+        throughput.on_train_begin(args, trainer.state, trainer.control)
+    else:
+        trainer.train(resume_from_checkpoint=resume)
+    summary = {**throughput.summary(trainer.state, args.world_size), "world_size": args.world_size}
     state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None  # a collective
     if trainer.is_world_process_zero():
         atomic_write_json(stage_dir / "train_summary.json", summary)

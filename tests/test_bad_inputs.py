@@ -1,0 +1,159 @@
+"""Invariant 6, as a catalogue: every bad input (recipe, override, data, model, output, eval) exits
+non-zero before any model is loaded, prints one line that names the value and what is valid, and
+leaves every file that was there before byte-identical."""
+import hashlib
+import json
+import os
+from pathlib import Path
+
+import pytest
+import transformers
+
+from longft.cli import main
+
+
+def tree_digest(root: Path) -> dict:
+    return {
+        str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "dir"
+        for p in sorted(root.rglob("*"))
+    }
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory, tokenizer):
+    """A small saved model for export / eval cases."""
+    from tests.conftest import tiny_llama
+
+    folder = tmp_path_factory.mktemp("ckpt") / "model"
+    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
+
+
+def jsonl(rows) -> bytes:
+    return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
+
+
+SMOKE = ["train", "tiny-yarn-4x", "--smoke"]
+
+
+def data(kind, path, **extra):
+    return ["--data.sources", json.dumps([{"type": kind, "path": path, **extra}])]
+
+
+# id -> (files to create under the user folder U, argv with {U} and {CKPT} filled in, words the error line must hold)
+CASES = {
+    # recipe
+    "recipe-unknown-name": ({}, ["train", "tiny-yarn-4"], ["'tiny-yarn-4'", "tiny-yarn-4x"]),
+    "recipe-missing-file": ({}, ["train", "{U}/nope.yaml"], ["nope.yaml", "Valid recipes"]),
+    "recipe-bad-yaml": ({"bad.yaml": b"train: [\n"}, ["train", "{U}/bad.yaml"], ["bad.yaml", "not valid YAML"]),
+    "recipe-unknown-key": ({"r.yaml": b"extends: tiny-yarn-4x\ntrain: {max_stepz: 3}\n"}, ["train", "{U}/r.yaml"],
+                           ["train.max_stepz", "max_steps"]),
+    "recipe-extends-missing": ({"r.yaml": b"extends: no-such-base\n"}, ["train", "{U}/r.yaml"], ["no-such-base", "Valid recipes"]),
+    # override
+    "override-unknown-section": ({}, [*SMOKE, "--trian.max_steps", "3"], ["'trian'", "train"]),
+    "override-weight-decay": ({}, [*SMOKE, "--train.weight_decay", "-0.1"], ["train.weight_decay = -0.1", "[0, inf)"]),
+    "override-max-grad-norm": ({}, [*SMOKE, "--train.max_grad_norm", "-1"], ["train.max_grad_norm = -1", "[0, inf)"]),
+    "override-save-total-limit": ({}, [*SMOKE, "--train.save_total_limit", "-1"], ["train.save_total_limit = -1", ">= 1"]),
+    "override-max-steps-zero": ({}, [*SMOKE, "--train.max_steps", "0"], ["train.max_steps = 0", ">= 1"]),
+    "override-adam-beta2": ({}, [*SMOKE, "--train.adam_beta2", "1.5"], ["train.adam_beta2 = 1.5", "[0, 1)"]),
+    "override-lora-alpha": ({}, [*SMOKE, "--adapter.alpha", "-16"], ["adapter.alpha = -16", "(0, inf)"]),
+    "override-lora-dropout": ({}, [*SMOKE, "--adapter.dropout", "1.2"], ["adapter.dropout = 1.2", "[0, 1)"]),
+    "override-min-doc-tokens": ({}, [*SMOKE, "--data.min_doc_tokens", "-1"], ["data.min_doc_tokens = -1", ">= 1"]),
+    "override-max-train-tokens": ({}, [*SMOKE, "--data.max_train_tokens", "-5"], ["data.max_train_tokens = -5", ">= 1"]),
+    "override-undecodable-share": ({}, [*SMOKE, "--data.max_undecodable_fraction", "2"],
+                                   ["data.max_undecodable_fraction = 2", "[0, 1]"]),
+    "override-position-method": ({}, [*SMOKE, "--position.method", "yran"], ["'yran'", "'yarn'"]),
+    "override-bad-yaml-value": ({}, [*SMOKE, "--data.sources", "[{type: jsonl"], ["--data.sources", "valid YAML value"]),
+    "override-no-value": ({}, [*SMOKE, "--train.max_steps"], ["--train.max_steps", "no value"]),
+    # eval settings, checked at load (before training), not after it
+    "eval-stride-zero": ({}, [*SMOKE, "--eval.sliding_stride", "0"], ["eval.sliding_stride = 0", ">= 1"]),
+    "eval-stride-past-window": ({}, ["train", "tiny-yarn-4x", "--eval.sliding_stride", "1000"],
+                                ["eval.sliding_stride = 1000", "original window 256"]),
+    "eval-trials-zero": ({}, [*SMOKE, "--eval.passkey_trials", "0"], ["eval.passkey_trials = 0", ">= 1"]),
+    "eval-passkey-length": ({}, [*SMOKE, "--eval.passkey_lengths", "[8]"], ["eval.passkey_lengths has 8", ">= 32"]),
+    "eval-context-length": ({}, [*SMOKE, "--eval.context_lengths", "[10]"], ["eval.context_lengths has 10", "target tokens"]),
+    "eval-depth": ({}, [*SMOKE, "--eval.passkey_depths", "[1.5]"], ["1.5", "[0, 1]"]),
+    "eval-cmd-other-section": ({}, ["eval", "{CKPT}", "--train.max_steps", "3"], ["train", "--eval.*"]),
+    "eval-cmd-no-config": ({"empty/x.txt": b"x"}, ["eval", "{U}/empty"], ["empty", "config.json"]),
+    "eval-cmd-window": ({}, ["eval", "{CKPT}", "--window", "8", "--out", "{U}/r"], ["--window = 8", "eval.target_tokens"]),
+    "eval-cmd-out-foreign": ({"r/notes.txt": b"mine"}, ["eval", "{CKPT}", "--out", "{U}/r"], ["r", "new or empty folder"]),
+    # data
+    "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),
+    "data-binary-in-text-dir": ({"d/a.txt": b"hello\n", "d/b.txt": b"\x7fELF\x00\x01\x02"},
+                                [*SMOKE, *data("text_dir", "{U}/d")], ["b.txt", "binary", "glob"]),
+    "data-not-utf8": ({"d/a.txt": "caf\u00e9 ".encode("latin-1") * 50}, [*SMOKE, *data("text_dir", "{U}/d")],
+                      ["a.txt", "undecodable", "data.max_undecodable_fraction"]),
+    "data-all-empty": ({"d/a.txt": b"", "d/b.txt": b"\n"}, [*SMOKE, *data("text_dir", "{U}/d")], ["empty", "files with text"]),
+    "data-jsonl-malformed": ({"d.jsonl": jsonl([{"text": "a"}, '{"text": "b"'])}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")],
+                             ["d.jsonl", "line 2", "not valid JSON"]),
+    "data-jsonl-no-text": ({"d.jsonl": jsonl([{"body": "a"}])}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")],
+                           ["line 1", "no 'text'", "'field'"]),
+    "data-jsonl-not-string": ({"d.jsonl": jsonl([{"text": "a"}, {"text": 7}])}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")],
+                              ["line 2", "'text' is int", "expected a string"]),
+    "data-jsonl-array-row": ({"d.jsonl": jsonl([["a"]])}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")], ["line 1", "list", "object"]),
+    "data-jsonl-empty": ({"d.jsonl": b""}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")], ["d.jsonl", "is empty", "one JSON object per line"]),
+    "data-jsonl-is-binary": ({"d.jsonl": b"PAR1\xff\xfe\x00\x00binary"}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")],
+                             ["d.jsonl", "line 1", "not UTF-8"]),
+    "data-parquet-is-text": ({"d.parquet": b"text,not parquet\n"}, [*SMOKE, *data("parquet", "{U}/d.parquet")],
+                             ["d.parquet", "not a readable parquet file"]),
+    "data-sft-no-output": ({"p.jsonl": jsonl([{"instruction": "x", "answer": "y"}])},
+                           [*SMOKE, *data("sft_jsonl", "{U}/p.jsonl")], ["no 'output'", "output_field"]),
+    "data-source-type": ({}, [*SMOKE, *data("csv", "{U}/x.csv")], ["'csv'", "jsonl"]),
+    # model
+    "model-unsupported-type": ({"gpt2/config.json": json.dumps({"model_type": "gpt2", "n_layer": 1}).encode()},
+                               ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/gpt2"], ["'gpt2'", "supported types: llama"]),
+    "model-folder-without-config": ({"m/weights.bin": b"0"}, ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/m"],
+                                    ["m", "without config.json"]),
+    "model-init": ({}, [*SMOKE, "--model.init", "random"], ["model.init = 'random'", "pretrained, scratch"]),
+    # output
+    "output-is-file": ({"out": b"a file"}, [*SMOKE, "--output_dir", "{U}/out"], ["out", "is a file"]),
+    "output-foreign-folder": ({"out/thesis.tex": b"precious"}, [*SMOKE, "--output_dir", "{U}/out"],
+                              ["out", "holds no longft run", "new or empty folder"]),
+    "output-checkpoints-blocked": ({"out/recipe.json": b"{}", "out/main/checkpoints": b"a file"},
+                                   [*SMOKE, "--output_dir", "{U}/out"], ["checkpoints", "is a file"]),
+    "export-out-foreign": ({"dest/notes.txt": b"mine"}, ["export", "{CKPT}", "{U}/dest"], ["dest", "new or empty folder"]),
+    "export-out-contains-source": ({}, ["export", "{CKPT}", "{CKPT}/.."], ["overlaps the source", "outside it"]),
+    "export-out-is-source": ({}, ["export", "{CKPT}", "{CKPT}"], ["overlaps the source", "outside it"]),
+    "export-out-is-file": ({"dest": b"a file"}, ["export", "{CKPT}", "{U}/dest"], ["dest", "is a file"]),
+    "export-out-checkpoint": ({"dest/config.json": b"{}", "dest/model.safetensors": b"weights"},
+                              ["export", "{CKPT}", "{U}/dest"], ["dest", "--overwrite"]),
+    "export-source-missing": ({}, ["export", "{U}/nothing", "{U}/dest"], ["nothing", "not a folder"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_bad_input_fails_early_in_one_line_and_changes_nothing(case, checkpoint, tmp_path, monkeypatch, capsys):
+    files, argv, words = CASES[case]
+    user = tmp_path / "user"
+    user.mkdir()
+    for rel, content in files.items():
+        (user / rel).parent.mkdir(parents=True, exist_ok=True)
+        (user / rel).write_bytes(content)
+    (user / "keep.txt").write_text("a file of the user's")
+    before, ckpt_before = tree_digest(user), tree_digest(checkpoint.parent)
+
+    def no_model(*args, **kwargs):
+        raise AssertionError("a model was loaded before the bad input was refused")
+
+    for cls in (transformers.AutoModelForCausalLM, transformers.LlamaForCausalLM):
+        monkeypatch.setattr(cls, "from_pretrained", no_model)
+        monkeypatch.setattr(cls, "from_config", no_model, raising=False)
+    monkeypatch.chdir(tmp_path)  # a default output folder (runs/...) lands here, not in the repository
+    args = [a.replace("{U}", str(user)).replace("{CKPT}", str(checkpoint)) for a in argv]
+    code = main(args)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code != 0
+    assert len(lines) == 1 and lines[0].startswith("longft: error: "), err
+    for word in words:
+        assert word in lines[0], (word, lines[0])
+    assert tree_digest(user) == before
+    assert tree_digest(checkpoint.parent) == ckpt_before
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*.safetensors"))
+
+
+def test_catalogue_covers_every_kind_of_input():
+    kinds = {case.split("-")[0] for case in CASES}
+    assert {"recipe", "override", "data", "model", "output", "export", "eval"} <= kinds
+    assert len(CASES) >= 40
