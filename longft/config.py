@@ -29,8 +29,7 @@ PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
 
 
-class RecipeError(ValueError):
-    """A recipe or its inputs are invalid; raised before any work starts."""
+from .errors import RecipeError  # noqa: E402  (re-exported: longft.config.RecipeError)
 
 
 @dataclass
@@ -56,9 +55,14 @@ class PositionConfig:
     original_max_position_embeddings: int | None = None
     rope_theta: float | None = None  # new base for method=rope_theta
     params: dict = field(default_factory=dict)  # extra rope_parameters (beta_fast, low_freq_factor, ...)
+    # What the collator writes as position ids (positions.schemes.POSITION_SCHEMES)
+    scheme: str = "document"
 
     def validate(self) -> None:
+        from .positions.schemes import POSITION_SCHEMES
+
         _choice("position.method", self.method, POSITION_METHODS)
+        _choice("position.scheme", self.scheme, tuple(POSITION_SCHEMES))
         if self.method in ("linear", "dynamic", "yarn", "llama3"):
             if self.factor is None or self.factor <= 1:
                 raise RecipeError(
@@ -77,16 +81,21 @@ class PositionConfig:
 class AttentionConfig:
     """Training-time attention. Inference and export always use full attention."""
 
-    method: str = "full"  # full | s2 (LongLoRA shifted sparse attention)
-    group_size_ratio: float = 0.25  # G = seq_len * ratio
-    group_size: int | None = None  # a fixed G instead (SFT on lengths that are not a multiple)
-    path: str = "auto"  # auto | sdpa | flex | flash
+    method: str = "full"  # a name in attention.registry.ATTENTION_METHODS: full | s2 (LongLoRA) ...
+    group_size_ratio: float = 0.25  # S²-Attn: G = seq_len * ratio
+    group_size: int | None = None  # S²-Attn: a fixed G instead (SFT on lengths that are not a multiple)
+    path: str = "auto"  # the kernel; each method lists its own (full: sdpa, dense, segments, eager, flex, flash)
+    # Packed batches up to this length use one dense (N x N) document mask; longer ones a path whose
+    # memory is linear in N (per-document SDPA, or flex / flash where chosen).
+    dense_mask_max_tokens: int = 8192
 
     def validate(self) -> None:
-        _choice("attention.method", self.method, ("full", "s2"))
-        _choice("attention.path", self.path, ("auto", "sdpa", "flex", "flash"))
+        from .attention.registry import ATTENTION_METHODS
+
+        _choice("attention.method", self.method, tuple(ATTENTION_METHODS))
         if not 0 < self.group_size_ratio <= 1:
             raise RecipeError(f"attention.group_size_ratio = {self.group_size_ratio}: must be in (0, 1]")
+        _positive("attention.dense_mask_max_tokens", self.dense_mask_max_tokens)
 
 
 @dataclass
@@ -325,10 +334,9 @@ class Recipe:
             )
         if self.kind == "search":
             check_search_fits(self)
-        if self.attention.method == "s2":
-            from .attention.s2attn import group_size_for
+        from .attention.registry import ATTENTION_METHODS
 
-            group_size_for(self.data.seq_len, self.attention.group_size_ratio, self.attention.group_size)
+        ATTENTION_METHODS[self.attention.method].validate(self.attention, self.data.seq_len)
 
     def length(self) -> int:
         """The sequence length this stage works at: its training length, or its search length."""

@@ -14,7 +14,8 @@ from pathlib import Path
 from .config import Recipe, RecipeError, stage_recipes
 from .data.sources import check_sources
 from .distributed import sharded_training
-from .methods.longlora import apply_adapter, apply_attention, quantization_config
+from .attention.registry import ATTENTION_METHODS, use_attention
+from .methods.longlora import apply_adapter, quantization_config
 from .models import check_model_available, load_model, load_tokenizer, model_dtype, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
@@ -125,10 +126,7 @@ def preflight(recipe: Recipe, stages) -> None:
         if i == 0:
             check_model_available(stage.model)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
-        if stage.attention.method == "s2":
-            from .attention.s2attn import make_s2_attention
-
-            make_s2_attention(stage.attention.group_size_ratio, stage.attention.group_size, stage.attention.path)
+        ATTENTION_METHODS[stage.attention.method].preflight(stage.attention)
         if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
             raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
         sharding = sharded_training(stage.train.deepspeed)
@@ -232,7 +230,7 @@ def run_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Pat
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if state.is_main_process:
         save_initial(model, tokenizer, stage, initial_dir)
-    model = apply_adapter(apply_attention(model, stage.attention), stage.adapter)
+    model = apply_adapter(use_attention(model, stage.attention), stage.adapter)
     summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
     summary["pack_fill_rate"] = stats.fill_rate
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}

@@ -5,7 +5,8 @@ from transformers import AutoModelForCausalLM
 
 from longft.config import AdapterConfig, AttentionConfig, RecipeError
 from longft.export import export_checkpoint
-from longft.methods.longlora import apply_adapter, apply_attention, quantization_config, trainable_parameter_names
+from longft.attention.registry import use_attention
+from longft.methods.longlora import apply_adapter, quantization_config, trainable_parameter_names
 
 
 def test_trainable_set_is_lora_plus_embed_and_norms(make_model):
@@ -24,7 +25,7 @@ def test_trainable_set_is_lora_plus_embed_and_norms(make_model):
 
 def test_merge_round_trip_with_s2_training_attention(make_model, tokenizer, tmp_path):
     base = make_model(vocab_size=len(tokenizer))
-    model = apply_adapter(apply_attention(base, AttentionConfig(method="s2")), AdapterConfig(method="lora"))
+    model = apply_adapter(use_attention(base, AttentionConfig(method="s2")), AdapterConfig(method="lora"))
     with torch.no_grad():  # stand-in for training: move adapters, embedding and norms off their init
         for name, p in model.named_parameters():
             if p.requires_grad:

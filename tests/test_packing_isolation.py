@@ -1,11 +1,14 @@
-"""Invariant 2: the loss of a packed batch equals the token-weighted loss of its documents one by one.
-Invariant 1 on the packed SDPA path: no token after t changes the logits at t."""
+"""Invariant 2: the loss of a packed batch equals the token-weighted loss of its documents run one by
+one, on every attention path that runs on the CPU and with position ids that have gaps inside a
+document. Invariant 1 on the packed paths: no token after t changes the logits at t."""
 import pytest
 import torch
 
+from longft.attention.full import register_full_attention
 from longft.data.collator import PackedCollator
 
 DOCS = [[7, 8, 9, 10, 11], [20, 21, 22, 23, 24, 25, 26, 27], [40, 41, 42], [50, 51, 52, 53, 54, 55]]
+CPU_PATHS = ["dense", "segments", "eager", "flex"]
 
 
 def packed_batch(seq_len=32):
@@ -13,48 +16,100 @@ def packed_batch(seq_len=32):
     return PackedCollator(seq_len, pad_token_id=0)(packs)
 
 
-def per_document_loss(model):
+def gapped(batch, gap=5):
+    """Position ids with a jump inside every document (as PoSE or randomized schemes write them)."""
+    pos = batch["position_ids"].clone()
+    pos[pos >= 2] += gap
+    return {**batch, "position_ids": pos}
+
+
+def per_document_loss(model, gap=0):
     total, count = 0.0, 0
     for doc in DOCS:
         ids = torch.tensor([doc])
-        loss = model(input_ids=ids, labels=ids).loss
+        pos = torch.arange(len(doc))
+        pos[pos >= 2] += gap
+        loss = model(input_ids=ids, labels=ids, position_ids=pos[None]).loss
         total += loss.item() * (len(doc) - 1)
         count += len(doc) - 1
     return total / count
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager", "flex_attention"])
-def test_packed_loss_equals_per_document_loss(make_model, attn):
-    model = make_model(attn=attn)
+def longft_model(make_model, path):
+    name = register_full_attention(path)
+    return make_model(attn=name)
+
+
+@pytest.mark.parametrize("gap", [0, 5], ids=["document-positions", "gaps-inside-documents"])
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_packed_loss_equals_per_document_loss(make_model, path, gap):
+    model = longft_model(make_model, path)
     reference = make_model(attn="sdpa")  # same seed, same weights; one document at a time
-    batch = packed_batch()
+    batch = gapped(packed_batch(), gap) if gap else packed_batch()
     with torch.no_grad():
         packed = model(**batch).loss.item()
-        separate = per_document_loss(reference)
+        separate = per_document_loss(reference, gap)
     assert packed == pytest.approx(separate, rel=1e-5)
 
 
+def test_boundaries_come_from_the_batch_not_from_position_ids(make_model):
+    """transformers alone would read a gap as a new document and mask inside one; longft does not."""
+    model = make_model(attn="sdpa")
+    batch = gapped(packed_batch())
+    inferred = dict(batch)
+    for key in ("attention_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k"):
+        inferred.pop(key)
+    with torch.no_grad():
+        wrong = model(**inferred).loss.item()
+    assert wrong != pytest.approx(per_document_loss(model, gap=5), rel=1e-4)
+
+
 def test_packing_without_boundaries_would_leak(make_model):
-    """The check above can fail: with plain causal attention over the pack the losses differ."""
-    model = make_model()
+    """The check above can fail: with one document per row the losses differ."""
+    model = longft_model(make_model, "dense")
     batch = packed_batch()
-    batch["position_ids"] = torch.arange(32).expand(2, -1)
+    n = batch["input_ids"].numel()
+    batch["cu_seq_lens_q"] = batch["cu_seq_lens_k"] = torch.tensor([0, 32, n], dtype=torch.int32)
     with torch.no_grad():
         leaky = model(**batch).loss.item()
     assert leaky != pytest.approx(per_document_loss(model), rel=1e-3)
 
 
-@pytest.mark.parametrize("attn", ["sdpa", "eager"])
-def test_causality_on_packed_path(make_model, attn):
-    model = make_model(attn=attn)
+def test_long_packs_take_a_path_linear_in_length(make_model, capsys):
+    from longft.attention.full import choose_path
+
+    assert choose_path("auto", 4096, False, 8192) == "dense"
+    assert choose_path("auto", 16384, False, 8192) == "segments"
+    model = make_model(attn=register_full_attention("auto", dense_mask_max_tokens=16))
+    with torch.no_grad():
+        packed = model(**packed_batch()).loss.item()
+    assert "on the 'segments' path" in capsys.readouterr().out
+    assert packed == pytest.approx(per_document_loss(make_model(attn="sdpa")), rel=1e-5)
+
+
+@pytest.mark.parametrize("path", CPU_PATHS)
+def test_causality_on_packed_paths(make_model, path):
+    model = longft_model(make_model, path)
     batch = packed_batch()
+    extra = {k: batch[k] for k in ("position_ids", "attention_mask", "cu_seq_lens_q", "cu_seq_lens_k", "max_length_q", "max_length_k")}
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
-        ref = model(input_ids=batch["input_ids"], position_ids=batch["position_ids"], use_cache=False).logits
+        ref = model(input_ids=batch["input_ids"], use_cache=False, **extra).logits
         for t in [0, 4, 5, 12, 20, 30]:
             ids = batch["input_ids"].clone()
             ids[:, t + 1 :] = torch.randint(1, 300, ids[:, t + 1 :].shape, generator=gen)
-            out = model(input_ids=ids, position_ids=batch["position_ids"], use_cache=False).logits
+            out = model(input_ids=ids, use_cache=False, **extra).logits
             assert torch.allclose(out[:, : t + 1], ref[:, : t + 1], atol=1e-5), f"future tokens changed position {t}"
             if t + 1 < 32:
                 assert not torch.allclose(out[:, t + 1 :], ref[:, t + 1 :], atol=1e-5)
+
+
+def test_without_boundaries_full_attention_is_transformers_sdpa(make_model):
+    """Evaluation and generation (no boundaries, a KV cache) behave as the exported model will."""
+    ours, plain = longft_model(make_model, "auto"), make_model(attn="sdpa")
+    ids = torch.randint(3, 300, (2, 24), generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        assert torch.allclose(ours(input_ids=ids).logits, plain(input_ids=ids).logits, atol=1e-6)
+        a = ours.generate(ids[:, :8], max_new_tokens=6, do_sample=False)
+        b = plain.generate(ids[:, :8], max_new_tokens=6, do_sample=False)
+    assert torch.equal(a, b)

@@ -11,6 +11,7 @@ from longft.attention.s2attn import (
     s2_sdpa_regular,
     segment_starts,
 )
+from longft.attention.boundaries import cu_seq_lens_from_doc_lens, document_starts
 from longft.config import RecipeError
 
 H, N, D, G = 4, 64, 8, 16
@@ -41,8 +42,24 @@ def qkv(batch=2, seed=0):
     return [torch.randn(batch, H, N, D, generator=g) for _ in range(3)]
 
 
-def starts(position_ids=None, batch=2):
-    return segment_starts(position_ids, batch, N, G, False, "cpu"), segment_starts(position_ids, batch, N, G, True, "cpu")
+def boundaries(rows):
+    """Document lengths per row -> the batch's explicit boundaries (cu_seq_lens)."""
+    return cu_seq_lens_from_doc_lens(rows)
+
+
+def starts(rows=None, batch=2):
+    rows = rows or [[N]] * batch
+    doc_starts = document_starts(boundaries(rows), len(rows), N, "cpu")
+    return segment_starts(doc_starts, G, False), segment_starts(doc_starts, G, True)
+
+
+PACKED = [[40, 24], [64]]
+
+
+def varlen(rows):
+    cu = boundaries(rows)
+    longest = int((cu[1:] - cu[:-1]).max())
+    return {"cu_seq_lens_q": cu, "cu_seq_lens_k": cu, "max_length_q": longest, "max_length_k": longest}
 
 
 def test_sdpa_path_equals_the_longlora_definition():
@@ -64,18 +81,16 @@ def test_attention_function_takes_the_view_path_only_for_unpacked_rows(monkeypat
     taken = []
     monkeypatch.setattr(s2attn, "s2_sdpa_regular", lambda *a: taken.append("view") or s2_sdpa_regular(*a))
     attn = make_s2_attention(0.25, None, "sdpa")
-    packed = torch.tensor([list(range(40)) + list(range(24))] * 2)
-    out, _ = attn(None, q, k, v, None, position_ids=packed)
-    assert not taken and torch.allclose(out.transpose(1, 2), s2_sdpa(q, k, v, *starts(packed), None), atol=1e-6)
-    out, _ = attn(None, q, k, v, None, position_ids=torch.arange(N)[None])
+    out, _ = attn(None, q, k, v, None, **varlen([[40, 24]] * 2))
+    assert not taken and torch.allclose(out.transpose(1, 2), s2_sdpa(q, k, v, *starts([[40, 24]] * 2), None), atol=1e-6)
+    out, _ = attn(None, q, k, v, None, **varlen([[N]] * 2))
     assert taken == ["view"] and torch.allclose(out.transpose(1, 2), dense_reference(q, k, v, G), atol=1e-5)
 
 
 def test_flex_path_agrees_with_sdpa_path_with_packing():
     q, k, v = qkv()
-    pos = torch.tensor([list(range(40)) + list(range(24)), list(range(64))])
-    a = s2_sdpa(q, k, v, *starts(pos), None)
-    b = s2_flex(q, k, v, *starts(pos), None)
+    a = s2_sdpa(q, k, v, *starts(PACKED), None)
+    b = s2_flex(q, k, v, *starts(PACKED), None)
     assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -115,11 +130,11 @@ def test_model_causality_with_random_suffixes(make_model, path):
     ids = torch.randint(3, 300, (2, 64), generator=gen)
     pos = torch.tensor([list(range(40)) + list(range(24)), list(range(64))])
     with torch.no_grad():
-        ref = model(input_ids=ids, position_ids=pos, use_cache=False).logits
+        ref = model(input_ids=ids, position_ids=pos, use_cache=False, **varlen(PACKED)).logits
         for t in (0, 7, 8, 15, 31, 39, 40, 50):
             changed = ids.clone()
             changed[:, t + 1 :] = torch.randint(3, 300, changed[:, t + 1 :].shape, generator=gen)
-            out = model(input_ids=changed, position_ids=pos, use_cache=False).logits
+            out = model(input_ids=changed, position_ids=pos, use_cache=False, **varlen(PACKED)).logits
             assert torch.allclose(out[:, : t + 1], ref[:, : t + 1], atol=1e-5), f"{path}: future changed {t}"
 
 

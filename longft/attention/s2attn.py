@@ -6,8 +6,8 @@ Definition (per batch row, sequence length N, group size G):
   Nothing wraps around: the reference's non-flash path rolls tokens by -G/2, which puts the
   first tokens into the last group where the causal mask lets them see the future.
 - inside a group attention is causal, and a token never attends to another document of a
-  packed sequence (documents are read from restarting position ids, as everywhere in longft).
-  Groups are laid out on each document's own positions, so packing changes nothing.
+  packed sequence (documents come from the batch's explicit boundaries, `boundaries.py`).
+  Groups are laid out on each document's own token index, so packing changes nothing.
 
 Three paths with one meaning: grouped SDPA (segments gathered into batches: N*G work, not N*N;
 unpacked rows take views of fixed group slices instead of gathering),
@@ -19,7 +19,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..config import RecipeError
+from ..errors import RecipeError
+from .boundaries import cu_seq_lens, document_starts, index_in_document
+from .segments import repeat_kv, sdpa_in_segments, segment_spans
 
 NAME = "longft_s2attn"
 
@@ -37,21 +39,18 @@ def group_size_for(seq_len: int, ratio: float | None, fixed: int | None) -> int:
     return g
 
 
-def segment_starts(position_ids: torch.Tensor | None, batch: int, seq_len: int, group: int, shifted: bool, device):
+def segment_starts(doc_starts: torch.Tensor, group: int, shifted: bool) -> torch.Tensor:
     """(batch, seq_len) bool: True where an attention segment starts.
 
-    Groups are laid out on each document's own positions (its position ids), so a document
-    packed at any offset is grouped exactly as it would be alone: plain groups start at
-    positions 0, G, 2G, ...; shifted groups at 0, G/2, 3G/2, ... and a new document always
-    starts a new segment.
+    Groups are laid out on each document's own token index (from the batch's document
+    boundaries), so a document packed at any offset is grouped exactly as it would be alone:
+    plain groups start at 0, G, 2G, ...; shifted groups at 0, G/2, 3G/2, ... of the document,
+    and a new document always starts a new segment.
     """
-    if position_ids is None:
-        pos = torch.arange(seq_len, device=device).expand(batch, -1)
-    else:
-        pos = position_ids.to(device).expand(batch, -1)
-    g = (pos + (group // 2 if shifted else 0)) // group
-    starts = torch.ones(batch, seq_len, dtype=torch.bool, device=device)
-    starts[:, 1:] = (pos[:, 1:] != pos[:, :-1] + 1) | (g[:, 1:] != g[:, :-1])
+    idx = index_in_document(doc_starts)
+    g = (idx + (group // 2 if shifted else 0)) // group
+    starts = doc_starts.clone()
+    starts[:, 1:] |= g[:, 1:] != g[:, :-1]
     return starts
 
 
@@ -59,62 +58,22 @@ def segment_ids(starts: torch.Tensor) -> torch.Tensor:
     return starts.long().cumsum(-1)
 
 
-def _segments(starts: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Flat start indices and lengths of the segments, over the batch flattened row by row."""
-    flat = starts.flatten().nonzero().flatten()
-    ends = torch.cat([flat[1:], torch.tensor([starts.numel()], device=starts.device)])
-    return flat, ends - flat
-
-
-def _repeat_kv(x: torch.Tensor, heads: int) -> torch.Tensor:
-    return x if x.shape[1] == heads else x.repeat_interleave(heads // x.shape[1], dim=1)
-
-
-# ---------------------------------------------------------------- grouped SDPA
-
-
-def _sdpa_segments(q, k, v, starts, scale):
-    """Causal attention inside each segment. Segments of one length are gathered into one
-    batch, so the work is the sum of segment² (N*G), never N*N."""
-    B, h, N, D = q.shape
-    fq, fk, fv = (x.transpose(1, 2).reshape(B * N, h, D) for x in (q, k, v))
-    first, lengths = _segments(starts)
-    out = torch.empty_like(fq)
-    for length in lengths.unique().tolist():
-        chosen = first[lengths == length]
-        count, begin = len(chosen), int(chosen[0])
-        if int(chosen[-1]) - begin == (count - 1) * length:  # one contiguous run: views, no gather
-            run = slice(begin, begin + count * length)
-            o = F.scaled_dot_product_attention(
-                *(x[run].view(count, length, h, D).transpose(1, 2) for x in (fq, fk, fv)), is_causal=True, scale=scale
-            )
-            out[run] = o.transpose(1, 2).reshape(count * length, h, D)
-            continue
-        idx = chosen[:, None] + torch.arange(length, device=q.device)
-        o = F.scaled_dot_product_attention(
-            fq[idx].transpose(1, 2), fk[idx].transpose(1, 2), fv[idx].transpose(1, 2), is_causal=True, scale=scale
-        )
-        out[idx] = o.transpose(1, 2)
-    return out.view(B, N, h, D).transpose(1, 2)
-
-
 def s2_sdpa(q, k, v, plain, shifted, scale):
     half = q.shape[1] // 2
     return torch.cat(
         [
-            _sdpa_segments(q[:, :half], k[:, :half], v[:, :half], plain, scale),
-            _sdpa_segments(q[:, half:], k[:, half:], v[:, half:], shifted, scale),
+            sdpa_in_segments(q[:, :half], k[:, :half], v[:, :half], plain, scale),
+            sdpa_in_segments(q[:, half:], k[:, half:], v[:, half:], shifted, scale),
         ],
         dim=1,
     )
 
 
-def is_regular_layout(position_ids: torch.Tensor | None, seq_len: int) -> bool:
-    """One document per row starting at position 0: groups are fixed slices of the sequence."""
-    if position_ids is None:
+def is_regular_layout(cu: torch.Tensor | None, batch: int, seq_len: int) -> bool:
+    """One document per row: groups are fixed slices of the sequence."""
+    if cu is None:
         return True
-    expected = torch.arange(seq_len, device=position_ids.device)
-    return bool((position_ids == expected).all())
+    return cu.numel() == batch + 1 and bool((cu.cpu() == torch.arange(batch + 1) * seq_len).all())
 
 
 def _grouped_causal(x_q, x_k, x_v, groups: int, scale) -> torch.Tensor:
@@ -179,7 +138,7 @@ def s2_flash(q, k, v, plain, shifted, scale):
     half = H // 2
     outs = []
     for heads, starts in ((slice(0, half), plain), (slice(half, H), shifted)):
-        first, lengths = _segments(starts)
+        first, lengths = segment_spans(starts)
         cu = torch.cat([first, torch.tensor([B * N], device=q.device)]).to(torch.int32)
         longest = int(lengths.max())
 
@@ -214,13 +173,14 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
             raise RuntimeError("S²-Attn is for training; evaluate and generate with full attention (sdpa)")
         B, H, N, _ = query.shape
         group = group_size_for(N, group_size_ratio, group_size)
-        key, value = _repeat_kv(key, H), _repeat_kv(value, H)
-        position_ids = kwargs.get("position_ids")
+        key, value = repeat_kv(key, H), repeat_kv(value, H)
+        cu = cu_seq_lens(kwargs)
         chosen = path if path != "auto" else ("flash" if query.is_cuda and flash_available() else "sdpa")
-        if chosen == "sdpa" and is_regular_layout(position_ids, N):
+        if chosen == "sdpa" and is_regular_layout(cu, B, N):
             return s2_sdpa_regular(query, key, value, group, scaling), None
-        plain = segment_starts(position_ids, B, N, group, False, query.device)
-        shifted = segment_starts(position_ids, B, N, group, True, query.device)
+        doc_starts = document_starts(cu, B, N, query.device)
+        plain = segment_starts(doc_starts, group, False)
+        shifted = segment_starts(doc_starts, group, True)
         out = PATHS[chosen](query, key, value, plain, shifted, scaling)
         return out.transpose(1, 2).contiguous(), None
 
@@ -228,7 +188,7 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
 
 
 def _no_mask(*args, **kwargs):
-    """S²-Attn builds its own group/document masks from position ids; transformers need not."""
+    """S²-Attn builds its own group/document masks from the boundaries; transformers need not."""
     return None
 
 

@@ -1,28 +1,29 @@
-"""Turn packs into model inputs: position ids restart per document, no loss across boundaries.
+"""Turn packs into model inputs: position ids from a position scheme, the document boundaries
+as their own fields, and no loss across a boundary.
 
-Transformers reads packed documents from position ids that restart at 0 (attention_mask
-left as None): SDPA and eager get a block-diagonal causal mask, flex attention a block
-mask, flash-attn varlen cu_seqlens. It does so only when no KV cache is in play, so the
-batch says `use_cache=False` itself instead of trusting the model config. The first token of each document gets label -100 so
-no document is asked to predict the next one's start; a supervised pair's prompt
-(`doc_masked` leading tokens) carries no loss either.
+The boundaries travel as `cu_seq_lens_q` / `cu_seq_lens_k` with `max_length_q` / `max_length_k`
+(transformers' varlen names, passed through the model to the attention function), so position
+ids say only where a token is. The 2-D `attention_mask` of ones tells transformers not to infer
+documents from position ids itself. The first token of each document gets label -100 so no
+document is asked to predict the next one's start; a supervised pair's prompt (`doc_masked`
+leading tokens) carries no loss either.
 """
 from __future__ import annotations
 
 import torch
 
-
-def document_positions(doc_lens: list[int]) -> list[int]:
-    return [p for n in doc_lens for p in range(n)]
+from ..attention.boundaries import cu_seq_lens_from_doc_lens
+from ..positions.schemes import POSITION_SCHEMES, document_positions
 
 
 class PackedCollator:
-    def __init__(self, seq_len: int, pad_token_id: int):
+    def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document"):
         self.seq_len = seq_len
         self.pad_token_id = pad_token_id
+        self.positions = POSITION_SCHEMES[position_scheme]
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch_ids, batch_pos, batch_labels = [], [], []
+        batch_ids, batch_pos, batch_labels, batch_docs = [], [], [], []
         for f in features:
             ids = list(f["input_ids"])
             doc_lens = list(f["doc_lens"])
@@ -38,11 +39,22 @@ class PackedCollator:
                 labels += [-100] * pad
                 doc_lens = doc_lens + [pad]
             batch_ids.append(ids)
-            batch_pos.append(document_positions(doc_lens))
+            batch_pos.append(self.positions(doc_lens, self.seq_len))
             batch_labels.append(labels)
+            batch_docs.append(doc_lens)
+        cu = cu_seq_lens_from_doc_lens(batch_docs)
+        longest = int((cu[1:] - cu[:-1]).max())
         return {
             "input_ids": torch.tensor(batch_ids, dtype=torch.long),
             "position_ids": torch.tensor(batch_pos, dtype=torch.long),
             "labels": torch.tensor(batch_labels, dtype=torch.long),
+            "attention_mask": torch.ones(len(batch_ids), self.seq_len, dtype=torch.long),
+            "cu_seq_lens_q": cu,
+            "cu_seq_lens_k": cu,
+            "max_length_q": longest,
+            "max_length_k": longest,
             "use_cache": False,
         }
+
+
+__all__ = ["PackedCollator", "document_positions"]

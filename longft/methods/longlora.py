@@ -1,8 +1,8 @@
 """LongLoRA: S²-Attn for training, and LoRA with trainable embeddings and norms ("LoRA+").
 
 The base model is loaded as usual (with its rope scaling), then:
-- attention.method = s2: S²-Attn is registered with transformers' AttentionInterface and the
-  model switched to it; export switches back to full attention;
+- attention.method = s2: S²-Attn (attention/s2attn.py) is registered with transformers'
+  AttentionInterface through the attention registry; export switches back to full attention;
 - adapter.method = lora: peft LoRA on the target projections, with the embedding and every
   norm trained in full (peft `modules_to_save`, so checkpoints hold them and merge folds them in).
 """
@@ -10,20 +10,10 @@ from __future__ import annotations
 
 import torch
 
-from ..config import AdapterConfig, AttentionConfig, RecipeError
+from ..config import AdapterConfig, RecipeError
 
 NORM_MODULES = ("input_layernorm", "post_attention_layernorm", "norm")
 TRAINABLE_MODULES = {"embed": ("embed_tokens",), "norm": NORM_MODULES, "lm_head": ("lm_head",)}
-
-
-def apply_attention(model, attention: AttentionConfig):
-    if attention.method == "full":
-        return model
-    from ..attention.s2attn import register_s2_attention
-
-    name = register_s2_attention(attention.group_size_ratio, attention.group_size, attention.path)
-    model.set_attn_implementation(name)
-    return model
 
 
 def _untie_output(model) -> None:

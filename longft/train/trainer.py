@@ -76,7 +76,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         model=model,
         args=args,
         train_dataset=packed,
-        data_collator=PackedCollator(recipe.data.seq_len, tokenizer.pad_token_id),
+        data_collator=PackedCollator(recipe.data.seq_len, tokenizer.pad_token_id, recipe.position.scheme),
         processing_class=tokenizer,
         callbacks=[throughput, *callbacks],
     )
