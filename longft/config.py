@@ -21,7 +21,6 @@ import yaml
 
 RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
-POSITION_METHODS = ("none", "linear", "dynamic", "yarn", "llama3", "rope_theta", "longrope")
 SPLIT_POLICIES = ("chunk", "truncate", "drop")
 SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk", "sft_jsonl")
 PRECISIONS = ("auto", "bf16", "fp32")
@@ -59,18 +58,12 @@ class PositionConfig:
     scheme: str = "document"
 
     def validate(self) -> None:
+        from .positions.methods import POSITION_METHODS
         from .positions.schemes import POSITION_SCHEMES
 
-        _choice("position.method", self.method, POSITION_METHODS)
+        _choice("position.method", self.method, tuple(POSITION_METHODS))
         _choice("position.scheme", self.scheme, tuple(POSITION_SCHEMES))
-        if self.method in ("linear", "dynamic", "yarn", "llama3"):
-            if self.factor is None or self.factor <= 1:
-                raise RecipeError(
-                    f"position.factor = {self.factor!r}: method {self.method!r} needs a factor > 1 "
-                    "(target length / original window)"
-                )
-        if self.method == "rope_theta" and (self.rope_theta is None or self.rope_theta <= 0):
-            raise RecipeError(f"position.rope_theta = {self.rope_theta!r}: method 'rope_theta' needs a positive new base")
+        POSITION_METHODS[self.method].validate(self)
         if self.original_max_position_embeddings is not None and self.original_max_position_embeddings < 1:
             raise RecipeError(
                 f"position.original_max_position_embeddings = {self.original_max_position_embeddings}: must be >= 1"
@@ -375,8 +368,10 @@ _MISSING = object()
 
 def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
     """Interpolation methods are defined up to factor x original window; longer is a mistake."""
+    from .positions.methods import POSITION_METHODS
+
     orig = position.original_max_position_embeddings
-    if orig is None or position.method not in ("linear", "yarn", "llama3"):
+    if orig is None or not POSITION_METHODS[position.method].bounded_by_factor:
         return
     limit = int(orig * position.factor)
     if seq_len > limit:
