@@ -6,7 +6,9 @@ import json
 import sys
 from pathlib import Path
 
-from .config import RecipeError, deep_merge, load_recipe, parse_overrides, recipe_names
+from .errors import RecipeError
+from .recipe.parsing import deep_merge, parse_overrides
+from .recipe.loading import load_recipe, recipe_names
 from .outputs import disk_full_message
 
 USAGE = """longft <command> ...
@@ -17,6 +19,7 @@ USAGE = """longft <command> ...
   eval CHECKPOINT [--recipe R] [--base PATH] [--window N] [--target N] [--eval.field VALUE ...]
   export CHECKPOINT OUT [--overwrite]                  write a plain HF checkpoint (adapters merged)
   recipes                                              list the shipped recipes
+  configs                                              paths of the shipped accelerate configs
 """
 
 
@@ -68,13 +71,8 @@ def cmd_pack(argv: list[str]) -> int:
 
 
 def cmd_eval(argv: list[str]) -> int:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .eval.report import write_report
-    from .eval.suite import evaluate_model
+    from .eval.run import evaluate_checkpoint
     from .outputs import REPORT_FILES, check_replace_target
-    from .positions.rope import original_window
 
     parser = argparse.ArgumentParser(prog="longft eval")
     parser.add_argument("checkpoint")
@@ -100,16 +98,10 @@ def cmd_eval(argv: list[str]) -> int:
             raise RecipeError(f"{name} = {value}: must be >= eval.target_tokens ({recipe.eval.target_tokens})")
     if args.base and not (Path(args.base) / "config.json").is_file():
         raise RecipeError(f"--base {args.base!r} has no config.json; pass a model folder")
-    tokenizer = AutoTokenizer.from_pretrained(str(ckpt))
-    model = AutoModelForCausalLM.from_pretrained(str(ckpt), dtype=torch.float32)
-    window = args.window or original_window(model.config, recipe.position)
-    target = args.target or recipe.data.seq_len
-    results = []
-    if args.base:
-        base = AutoModelForCausalLM.from_pretrained(args.base, dtype=torch.float32)
-        results.append(evaluate_model(base, tokenizer, recipe.eval, window, target, "base"))
-    results.append(evaluate_model(model, tokenizer, recipe.eval, window, target, ckpt.name))
-    print(write_report(results, window, target, out))
+    evaluate_checkpoint(
+        ckpt, recipe.eval, out, target=args.target or recipe.data.seq_len, label=ckpt.name, window=args.window,
+        position=recipe.position, base=args.base, base_label="base",
+    )
     print(f"report: {out}")
     return 0
 
@@ -155,8 +147,13 @@ def main(argv: list[str] | None = None) -> int:
     if command == "recipes":
         print("\n".join(recipe_names()))
         return 0
+    if command == "configs":  # the shipped accelerate configs, for `accelerate launch --config_file`
+        from .recipe.shipped import ACCELERATE_CONFIGS_DIR
+
+        print("\n".join(str(p) for p in sorted(ACCELERATE_CONFIGS_DIR.glob("*.yaml"))))
+        return 0
     if command not in COMMANDS:
-        print(f"longft: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}, recipes", file=sys.stderr)
+        print(f"longft: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}, recipes, configs", file=sys.stderr)
         return 2
     try:
         return COMMANDS[command](rest)

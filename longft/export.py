@@ -49,3 +49,9 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
         (tmp / name).write_text(text)
     replace_folder(tmp, out)
     return out
+
+
+def save_initial(model, tokenizer, stage, initial_dir: Path | None) -> None:
+    """A scratch-initialised first stage keeps its initial weights: the "base" it is compared with."""
+    if initial_dir is not None and stage.model.init == "scratch" and not initial_dir.exists():
+        export_checkpoint(model, tokenizer, initial_dir)

@@ -5,10 +5,14 @@ from pathlib import Path
 
 import torch
 
-from .config import ModelConfig, PositionConfig, RecipeError
+from .recipe.schema import ModelConfig, PositionConfig
+from .errors import RecipeError
 from .positions.rope import apply_position_method
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
+# Models that longft builds itself, by name -> a function that builds (once) and returns the folder.
+# The pipeline registers "testbed" (the tiny base it pretrains), which needs the pipeline to build.
+NAMED_MODELS: dict = {}
 
 
 def _config_class(family: str):
@@ -19,10 +23,8 @@ def _config_class(family: str):
 
 def resolve_model_path(name: str) -> str:
     """A local folder, or a hub id already in the local cache; fails early otherwise."""
-    if name == "testbed":
-        from .testbed.base import ensure_testbed_base
-
-        return str(ensure_testbed_base())
+    if name in NAMED_MODELS:
+        return str(NAMED_MODELS[name]())
     if Path(name).expanduser().is_dir():
         if not (Path(name).expanduser() / "config.json").is_file():
             raise RecipeError(f"model.name_or_path = {name!r} is a folder without config.json")
@@ -41,7 +43,7 @@ def resolve_model_path(name: str) -> str:
 
 
 def check_model_available(model: ModelConfig) -> None:
-    if model.init == "scratch" or model.name_or_path == "testbed":
+    if model.init == "scratch" or model.name_or_path in NAMED_MODELS:
         return
     path = resolve_model_path(model.name_or_path)
     from transformers import AutoConfig

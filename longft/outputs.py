@@ -16,7 +16,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from .config import RecipeError
+from .errors import RecipeError
 
 # Files that mark a folder as one longft (or transformers) wrote, by what the folder is.
 CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")

@@ -13,7 +13,7 @@ import socket
 import time
 from pathlib import Path
 
-from .config import RecipeError
+from .errors import RecipeError
 
 LOCK_NAME = ".longft.lock"
 
@@ -63,12 +63,16 @@ class RunLock:
         self.releases = releases  # in a distributed launch only the main process removes the lock
 
     def _create(self) -> bool:
+        """Write the holder's record to a private file, then hard-link it into place: the link
+        fails if a lock exists, and a lock that exists is always complete."""
+        tmp = self.path.with_name(f"{self.path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(self.me))
         try:
-            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+            os.link(tmp, self.path)
         except FileExistsError:
             return False
-        with os.fdopen(fd, "w") as f:
-            json.dump(self.me, f)
+        finally:
+            tmp.unlink(missing_ok=True)
         self.owned = True
         return True
 

@@ -6,7 +6,8 @@ paper-sized or not, runs on a CPU in seconds on data that is on the machine.
 """
 from __future__ import annotations
 
-from .config import Recipe, from_dict
+from .recipe.schema import Recipe
+from .recipe.loading import from_dict
 
 STANDIN_ARCH = {
     "hidden_size": 64,

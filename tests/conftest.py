@@ -11,7 +11,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 @pytest.fixture(scope="session")
 def tokenizer():
-    from longft.config import ModelConfig
+    from longft.recipe.schema import ModelConfig
     from longft.models import load_tokenizer
 
     return load_tokenizer(ModelConfig(tokenizer="testbed"))

@@ -4,7 +4,9 @@ import json
 import pytest
 
 from longft.cli import main
-from longft.config import RecipeError, load_recipe, parse_overrides, recipe_names, stage_recipes
+from longft.errors import RecipeError
+from longft.recipe.loading import load_recipe, recipe_names, stage_recipes
+from longft.recipe.parsing import parse_overrides
 from longft.pipeline import planned_stages, preflight
 
 

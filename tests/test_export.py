@@ -2,7 +2,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from longft.config import PositionConfig
+from longft.recipe.schema import PositionConfig
 from longft.export import export_checkpoint
 from longft.positions.rope import apply_position_method
 

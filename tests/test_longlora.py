@@ -3,7 +3,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from longft.config import AdapterConfig, AttentionConfig, RecipeError
+from longft.recipe.schema import AdapterConfig, AttentionConfig
+from longft.errors import RecipeError
 from longft.export import export_checkpoint
 from longft.attention.registry import use_attention
 from longft.methods.longlora import apply_adapter, quantization_config, trainable_parameter_names
@@ -67,7 +68,7 @@ def test_qlora_without_bitsandbytes_fails_clearly():
 
 @pytest.mark.parametrize("env", [{"ACCELERATE_DEEPSPEED_ZERO_STAGE": "3"}, {"ACCELERATE_USE_FSDP": "true"}])
 def test_lora_under_sharded_training_is_refused_before_training(tmp_path, monkeypatch, env):
-    from longft.config import load_recipe
+    from longft.recipe.loading import load_recipe
     from longft.pipeline import run_recipe
 
     for key, value in env.items():

@@ -9,7 +9,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from longft.config import RecipeError, SearchConfig, START_TOKEN_CHOICES, load_recipe
+from longft.errors import RecipeError
+from longft.recipe.schema import SearchConfig, START_TOKEN_CHOICES
+from longft.recipe.loading import load_recipe
 from longft.methods.longrope import FACTORS_FILE, longrope_parameters
 from longft.positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
 from longft.positions.longrope.fitness import CandidateFitness, longrope_attention_scale
@@ -141,7 +143,7 @@ def test_fitness_equals_transformers_longrope_and_rows_do_not_mix(make_model):
 
 
 def test_search_stage_writes_a_plain_longrope_checkpoint_with_the_searched_perplexity(tmp_path):
-    from longft.config import ModelConfig
+    from longft.recipe.schema import ModelConfig
     from longft.methods.longrope import search_documents
     from longft.models import load_tokenizer
     from longft.pipeline import planned_stages, run_recipe

@@ -1,5 +1,6 @@
 """Packer: every token kept or reported, the same seed gives the same packs, boundaries reach the model."""
 import random
+from collections import Counter
 
 import datasets
 import pytest
@@ -26,10 +27,26 @@ def test_token_conservation(policy):
     assert stats.tokens_in == sum(LENGTHS)
     assert sum(len(x) for x in packed["input_ids"]) == stats.tokens_kept
     assert all(sum(d) == len(x) <= 128 for x, d in zip(packed["input_ids"], packed["doc_lens"]))
-    # nothing invented: the multiset of kept tokens is drawn from the input
-    kept = sorted(t for x in packed["input_ids"] for t in x)
-    source = sorted(t for x in tokenized["input_ids"] for t in x)
-    assert len(kept) <= len(source)
+    # every packed piece is a contiguous slice of one input document, no slice is used twice, and
+    # the kept multiset is exactly those slices' tokens
+    docs = [list(d) for d in tokenized["input_ids"]]
+    used = set()
+    for ids, doc_lens in zip(packed["input_ids"], packed["doc_lens"]):
+        start = 0
+        for n in doc_lens:
+            piece = list(ids[start : start + n])
+            start += n
+            hits = [(d, i) for d, doc in enumerate(docs) for i in range(len(doc) - n + 1) if doc[i : i + n] == piece]
+            assert len(hits) == 1, "a packed piece is not a slice of exactly one input document"
+            d, i = hits[0]
+            span = {(d, j) for j in range(i, i + n)}
+            assert not span & used, "a token was packed twice"
+            used |= span
+    kept = Counter(t for x in packed["input_ids"] for t in x)
+    assert kept == Counter(docs[d][j] for d, j in used)
+    if policy == "chunk":  # windows of 128 tokens, those under min_tokens (3) dropped
+        windows = [doc[s : s + 128] for doc in docs for s in range(0, len(doc), 128)]
+        assert kept == Counter(t for w in windows if len(w) >= 3 for t in w)
 
 
 def test_chunk_policy_keeps_every_long_token():

@@ -7,7 +7,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from longft.config import PositionConfig, RecipeError
+from longft.recipe.schema import PositionConfig
+from longft.errors import RecipeError
 from longft.positions.rope import apply_position_method, original_window
 
 WINDOW = 64

@@ -11,7 +11,9 @@ import pytest
 import torch
 
 from longft.cli import main
-from longft.config import RecipeError, load_recipe, parse_overrides, stage_recipes
+from longft.errors import RecipeError
+from longft.recipe.loading import load_recipe, stage_recipes
+from longft.recipe.parsing import parse_overrides
 from longft.pipeline import planned_stages, preflight, run_recipe
 from longft.smoke import smoke_recipe
 
@@ -109,12 +111,12 @@ def test_complete_checkpoint_is_taken(tmp_path):
 
 
 def test_out_of_disk_is_said_in_one_line(tmp_path, monkeypatch, capsys):
-    from longft import pipeline
+    from longft.stages import train
 
     def full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "out" / "main" / "checkpoints"))
 
-    monkeypatch.setattr(pipeline, "run_stage", full)
+    monkeypatch.setattr(train, "run", full)
     code = main(["train", "tiny-pi-4x", "--smoke", "--eval.enabled", "false", "--output_dir", str(tmp_path / "out")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code != 0 and len(err) == 1
@@ -286,7 +288,7 @@ def test_command_line_wins_over_a_stage_value():
 
 
 def test_a_truncated_pack_cache_is_rebuilt(tokenizer, tmp_path, capsys):
-    from longft.config import DataConfig
+    from longft.recipe.schema import DataConfig
     from longft.data.prepare import prepare_packed
 
     data = DataConfig(sources=[{"type": "testbed", "split": "heldout", "max_files": 6}], seq_len=128, num_proc=1)

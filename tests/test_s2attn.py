@@ -12,7 +12,7 @@ from longft.attention.s2attn import (
     segment_starts,
 )
 from longft.attention.boundaries import cu_seq_lens_from_doc_lens, document_starts
-from longft.config import RecipeError
+from longft.errors import RecipeError
 
 H, N, D, G = 4, 64, 8, 16
 
@@ -173,7 +173,7 @@ def test_group_size_rules():
 
 
 def test_unsplittable_recipe_length_fails_at_load():
-    from longft.config import load_recipe
+    from longft.recipe.loading import load_recipe
 
     with pytest.raises(RecipeError, match="cannot group a sequence of 1020"):
         load_recipe("tiny-longlora", {"data": {"seq_len": 1020}})

@@ -3,7 +3,8 @@ import json
 
 import pytest
 
-from longft.config import DataConfig, RecipeError
+from longft.recipe.schema import DataConfig
+from longft.errors import RecipeError
 from longft.data.collator import PackedCollator
 from longft.data.prepare import prepare_packed
 from longft.data.sources import check_sources

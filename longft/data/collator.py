@@ -17,13 +17,15 @@ from ..positions.schemes import POSITION_SCHEMES, document_positions
 
 
 class PackedCollator:
-    def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document"):
+    def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document",
+                 scheme_params: dict | None = None, scheme_length: int | None = None):
         self.seq_len = seq_len
         self.pad_token_id = pad_token_id
-        self.positions = POSITION_SCHEMES[position_scheme]
+        self.positions = POSITION_SCHEMES[position_scheme].make(scheme_params or {}, seq_len, scheme_length or seq_len)
+        self.step = 0  # batches made so far (schemes that progress batch by batch read it)
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
-        batch_ids, batch_pos, batch_labels, batch_docs = [], [], [], []
+        batch_ids, batch_labels, batch_docs = [], [], []
         for f in features:
             ids = list(f["input_ids"])
             doc_lens = list(f["doc_lens"])
@@ -39,9 +41,10 @@ class PackedCollator:
                 labels += [-100] * pad
                 doc_lens = doc_lens + [pad]
             batch_ids.append(ids)
-            batch_pos.append(self.positions(doc_lens, self.seq_len))
             batch_labels.append(labels)
             batch_docs.append(doc_lens)
+        batch_pos = self.positions(batch_docs, self.step)
+        self.step += 1
         cu = cu_seq_lens_from_doc_lens(batch_docs)
         longest = int((cu[1:] - cu[:-1]).max())
         return {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import datasets
 
-from ..config import DataConfig
+from ..recipe.schema import DataConfig
 from ..paths import cache_home
 from .packing import PACKER_VERSION, PackStats, load_packed, pack_tokenized, save_packed
 from .sources import load_documents, sources_fingerprint
@@ -48,7 +48,7 @@ def prepare_packed(data: DataConfig, tokenizer, cache_dir: Path | None = None) -
     if not stats.conserved():
         raise RuntimeError(f"packer lost tokens: {stats}")
     if stats.packs == 0:
-        from ..config import RecipeError
+        from ..errors import RecipeError
 
         raise RecipeError(
             f"no sequence could be packed from data.sources ({stats.documents_in} documents, "

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import datasets
 
-from ..config import RecipeError
+from ..errors import RecipeError
 from .validate import SourceCheck, check_jsonl, check_parquet, check_saved_dataset, check_text_files
 from ..testbed.corpus import corpus_files, corpus_fingerprint, read_text
 

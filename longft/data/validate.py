@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..config import RecipeError
+from ..errors import RecipeError
 
 BINARY_SNIFF_BYTES = 8192
 

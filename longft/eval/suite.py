@@ -1,7 +1,7 @@
 """Run the evaluation suite on one model: both perplexities and the passkey grid."""
 from __future__ import annotations
 
-from ..config import EvalConfig
+from ..recipe.schema import EvalConfig
 from ..data.sources import load_documents
 from .documents import long_documents
 from .passkey import passkey_grid
@@ -31,7 +31,7 @@ def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: in
     lengths = default_context_lengths(ev, window, target_len)
     docs = long_documents(ev.sources, tokenizer, max(lengths), ev.num_docs)
     if not docs:
-        from ..config import RecipeError
+        from ..errors import RecipeError
 
         raise RecipeError(
             f"eval.sources has no document of {max(lengths)} tokens or more; add longer held-out documents "

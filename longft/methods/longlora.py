@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import torch
 
-from ..config import AdapterConfig, RecipeError
+from ..recipe.schema import AdapterConfig
+from ..errors import RecipeError
 
 NORM_MODULES = ("input_layernorm", "post_attention_layernorm", "norm")
 TRAINABLE_MODULES = {"embed": ("embed_tokens",), "norm": NORM_MODULES, "lm_head": ("lm_head",)}

@@ -13,7 +13,8 @@ import json
 import time
 from pathlib import Path
 
-from ..config import Recipe, RecipeError, SearchConfig
+from ..recipe.schema import Recipe, SearchConfig
+from ..errors import RecipeError
 from ..positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
 from ..positions.longrope.fitness import CandidateFitness, longrope_attention_scale
 from ..positions.longrope.report import plot_search_history, write_json_atomic
@@ -83,7 +84,8 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
 
     from ..export import export_checkpoint
     from ..models import load_model, load_tokenizer, model_dtype
-    from ..pipeline import STAGE_MARKER, save_initial
+    from ..export import save_initial
+    from ..stages.marker import STAGE_MARKER
     from ..positions.rope import original_window
 
     stage_dir.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,8 @@ parameters, original window, recipe values) to new rope parameters and a new
 """
 from __future__ import annotations
 
-from ..config import PositionConfig, RecipeError
+from ..recipe.schema import PositionConfig
+from ..errors import RecipeError
 from .methods import POSITION_METHODS
 
 

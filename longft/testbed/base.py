@@ -14,15 +14,15 @@ from .corpus import corpus_fingerprint
 
 
 def testbed_base_dir() -> Path:
-    from ..config import load_recipe
+    from ..recipe.loading import load_recipe
 
     recipe = load_recipe("testbed-base")
     return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-p{PACKER_VERSION}-{corpus_fingerprint()}"
 
 
-def ensure_testbed_base() -> Path:
-    from ..config import load_recipe
-    from ..pipeline import run_recipe
+def ensure_testbed_base(run_recipe) -> Path:
+    """`run_recipe`: the pipeline's runner (passed in, so this module does not import the pipeline)."""
+    from ..recipe.loading import load_recipe
 
     out = testbed_base_dir()
     final = out / "main" / "final"
@@ -31,7 +31,7 @@ def ensure_testbed_base() -> Path:
     from ..distributed import process_state
 
     if process_state().num_processes > 1:
-        from ..config import RecipeError
+        from ..errors import RecipeError
 
         raise RecipeError(
             "the testbed base is not built yet and this is a multi-process launch; build it once in a single "

@@ -84,3 +84,15 @@ class ThroughputCallback(TrainerCallback):
             if self.peak:
                 out["mfu"] = out["tokens_per_s"] * self.flops_per_token / (self.peak * world_size)
         return out
+
+
+class CollatorProgressCallback(TrainerCallback):
+    """A resumed run's collator continues where the interrupted one was (schemes that progress
+    batch by batch, such as shifted positions, read its batch count)."""
+
+    def __init__(self, collator, micro_batches_per_step: int):
+        self.collator = collator
+        self.per_step = micro_batches_per_step
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        self.collator.step = state.global_step * self.per_step

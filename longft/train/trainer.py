@@ -7,11 +7,11 @@ import datasets
 import torch
 from transformers import Trainer, TrainerState, TrainingArguments
 
-from ..config import Recipe
+from ..recipe.schema import Recipe
 from ..data.collator import PackedCollator
 from ..models import model_dtype
 from ..outputs import atomic_write_json
-from .callbacks import ThroughputCallback
+from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
 
 
@@ -72,13 +72,20 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         hidden=cfg.hidden_size,
         seq_len=recipe.data.seq_len,
     )
+    collator = PackedCollator(
+        recipe.data.seq_len,
+        tokenizer.pad_token_id,
+        recipe.position.scheme,
+        recipe.position.scheme_params,
+        recipe.position.covered_length(recipe.data.seq_len),
+    )
     trainer = Trainer(
         model=model,
         args=args,
         train_dataset=packed,
-        data_collator=PackedCollator(recipe.data.seq_len, tokenizer.pad_token_id, recipe.position.scheme),
+        data_collator=collator,
         processing_class=tokenizer,
-        callbacks=[throughput, *callbacks],
+        callbacks=[throughput, CollatorProgressCallback(collator, recipe.train.grad_accum), *callbacks],
     )
     resume = resumable_checkpoint(checkpoint_dir) if trainer.is_world_process_zero() else None
     resume = broadcast_choice(resume)

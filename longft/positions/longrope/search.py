@@ -16,7 +16,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
 
-from ...config import RecipeError, SearchConfig
+from ...errors import RecipeError
+from ...recipe.schema import SearchConfig
 from .candidates import Candidate, SearchSpace
 from .report import write_json_atomic
 

@@ -1,25 +1,20 @@
-"""Recipe schema: plain YAML parsed into typed dataclasses, composable and overridable.
+"""Recipe schema: typed dataclasses, one per section, each checking its own fields' ranges.
 
-A recipe file may say `extends: <other recipe>` to start from another recipe's values;
-`--section.field value` on the command line overrides any field. Unknown keys, wrong
-types and out-of-range values fail here, before any work starts.
+Names that a registry defines (position methods and schemes, attention methods) are checked
+against that registry, so the valid names in an error message are always the registered ones.
+Stage kinds and sources are checked on load (`loading.py`), where their registries live.
 """
 from __future__ import annotations
 
-import copy
 import dataclasses
 import difflib
 import hashlib
 import json
-import types
-import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+from ..errors import RecipeError
 
 SPLIT_POLICIES = ("chunk", "truncate", "drop")
 SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk", "sft_jsonl")
@@ -28,7 +23,6 @@ PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
 
 
-from .errors import RecipeError  # noqa: E402  (re-exported: longft.config.RecipeError)
 
 
 @dataclass
@@ -54,12 +48,23 @@ class PositionConfig:
     original_max_position_embeddings: int | None = None
     rope_theta: float | None = None  # new base for method=rope_theta
     params: dict = field(default_factory=dict)  # extra rope_parameters (beta_fast, low_freq_factor, ...)
-    # What the collator writes as position ids (positions.schemes.POSITION_SCHEMES)
+    # What the collator writes as position ids (positions.schemes.POSITION_SCHEMES): document | pose |
+    # randomized | shifted, with the scheme's own settings and the range its positions cover
+    # (empty: original window x factor where both are known, else the training length)
     scheme: str = "document"
+    scheme_params: dict = field(default_factory=dict)
+    scheme_length: int | None = None
+
+    def covered_length(self, seq_len: int) -> int:
+        if self.scheme_length:
+            return self.scheme_length
+        if self.original_max_position_embeddings and self.factor:
+            return int(self.original_max_position_embeddings * self.factor)
+        return seq_len
 
     def validate(self) -> None:
-        from .positions.methods import POSITION_METHODS
-        from .positions.schemes import POSITION_SCHEMES
+        from ..positions.methods import POSITION_METHODS
+        from ..positions.schemes import POSITION_SCHEMES
 
         _choice("position.method", self.method, tuple(POSITION_METHODS))
         _choice("position.scheme", self.scheme, tuple(POSITION_SCHEMES))
@@ -83,7 +88,7 @@ class AttentionConfig:
     dense_mask_max_tokens: int = 8192
 
     def validate(self) -> None:
-        from .attention.registry import ATTENTION_METHODS
+        from ..attention.registry import ATTENTION_METHODS
 
         _choice("attention.method", self.method, tuple(ATTENTION_METHODS))
         if not 0 < self.group_size_ratio <= 1:
@@ -183,7 +188,6 @@ class TrainConfig:
 
 # LongRoPE's candidate set for n̂, the first positions that keep the original frequencies.
 START_TOKEN_CHOICES = (0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 48, 64, 128, 256)
-STAGE_KINDS = ("train", "search")
 
 
 @dataclass
@@ -289,7 +293,7 @@ class EvalConfig:
 class Recipe:
     name: str = "unnamed"
     description: str = ""
-    kind: str = "train"  # train: pack -> train -> export; search: LongRoPE factor search -> export
+    kind: str = "train"  # a stage kind in stages.STAGE_KINDS: train (pack -> train -> export), search (LongRoPE)
     output_dir: str | None = None  # default: runs/<name>
     model: ModelConfig = field(default_factory=ModelConfig)
     position: PositionConfig = field(default_factory=PositionConfig)
@@ -308,7 +312,6 @@ class Recipe:
     overrides: dict = field(default_factory=dict)
 
     def validate(self) -> None:
-        _choice("kind", self.kind, STAGE_KINDS)
         sections = (self.model, self.position, self.attention, self.adapter, self.data, self.train, self.eval, self.search)
         for section in sections:
             section.validate()
@@ -319,6 +322,11 @@ class Recipe:
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
         check_length_fits_method(self.position, self.data.seq_len)
+        from ..positions.schemes import POSITION_SCHEMES
+
+        POSITION_SCHEMES[self.position.scheme].validate(
+            self.position.scheme_params, self.data.seq_len, self.position.covered_length(self.data.seq_len)
+        )
         window = self.position.original_max_position_embeddings
         if self.eval.sliding_stride is not None and window and self.eval.sliding_stride > window:
             raise RecipeError(
@@ -327,13 +335,22 @@ class Recipe:
             )
         if self.kind == "search":
             check_search_fits(self)
-        from .attention.registry import ATTENTION_METHODS
+        from ..attention.registry import ATTENTION_METHODS
 
         ATTENTION_METHODS[self.attention.method].validate(self.attention, self.data.seq_len)
 
     def length(self) -> int:
         """The sequence length this stage works at: its training length, or its search length."""
         return (self.search.length or self.data.seq_len) if self.kind == "search" else self.data.seq_len
+
+    def target_length(self) -> int:
+        """The longest context this stage is meant for: its length, or the range its position
+        scheme covers when that is longer (PoSE trains at a short window for a long target)."""
+        from ..positions.schemes import POSITION_SCHEMES
+
+        if self.kind != "train" or not POSITION_SCHEMES[self.position.scheme].uses_length:
+            return self.length()
+        return max(self.length(), self.position.covered_length(self.data.seq_len))
 
     def resolved_output_dir(self) -> Path:
         return Path(self.output_dir or f"runs/{self.name}{'-smoke' if self.smoke else ''}")
@@ -368,7 +385,7 @@ _MISSING = object()
 
 def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
     """Interpolation methods are defined up to factor x original window; longer is a mistake."""
-    from .positions.methods import POSITION_METHODS
+    from ..positions.methods import POSITION_METHODS
 
     orig = position.original_max_position_embeddings
     if orig is None or not POSITION_METHODS[position.method].bounded_by_factor:
@@ -423,188 +440,6 @@ def validate_source(source: Any, where: str) -> None:
         raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are 'train', 'heldout'")
 
 
-# ---------------------------------------------------------------- loading
-
-
-def recipe_names() -> list[str]:
-    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
-
-
-def find_recipe_file(name_or_path: str, relative_to: Path | None = None) -> Path:
-    candidates = [Path(name_or_path)]
-    if relative_to is not None:
-        candidates.append(relative_to / name_or_path)
-        candidates.append(relative_to / f"{name_or_path}.yaml")
-    candidates.append(RECIPES_DIR / f"{name_or_path}.yaml")
-    candidates.append(RECIPES_DIR / name_or_path)
-    for path in candidates:
-        if path.is_file():
-            return path
-    close = difflib.get_close_matches(Path(name_or_path).stem, recipe_names(), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise RecipeError(
-        f"recipe {name_or_path!r} not found.{hint} Valid recipes: {', '.join(recipe_names())} "
-        "(or a path to a YAML file)"
-    )
-
-
-def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
-    """Read a recipe file and the chain of recipes it extends, merged base-first."""
-    path = find_recipe_file(name_or_path, _seen[-1].parent if _seen else None)
-    if path.resolve() in _seen:
-        raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in _seen]}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"recipe {path} is not valid YAML{where}: {problem}; a recipe is a mapping of sections") from None
-    if not isinstance(raw, dict):
-        raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
-    parent = raw.pop("extends", None)
-    if parent is None:
-        return raw
-    return deep_merge(load_raw(parent, _seen + (path.resolve(),)), raw)
-
-
-def deep_merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = deep_merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
-
-
-def parse_overrides(args: list[str]) -> dict:
-    """`--train.max_steps 5` / `--train.max_steps=5` -> nested dict; values parsed as YAML."""
-    out: dict = {}
-    i = 0
-    while i < len(args):
-        arg = args[i]
-        if not arg.startswith("--"):
-            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --section.field value")
-        key = arg[2:]
-        if "=" in key:
-            key, text = key.split("=", 1)
-        else:
-            if i + 1 >= len(args):
-                raise RecipeError(f"override {arg} has no value")
-            text = args[i + 1]
-            i += 1
-        i += 1
-        try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not parseable"
-            raise RecipeError(f"override --{key} {text!r} is not a valid YAML value ({problem}); "
-                              "quote strings, write lists as [a, b] and mappings as {{k: v}}") from None
-        node = out
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-        node[parts[-1]] = value
-    return out
-
-
-def from_dict(raw: dict) -> Recipe:
-    recipe = _build(Recipe, raw, "")
-    recipe.validate()
-    return recipe
-
-
-def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = False) -> Recipe:
-    raw = load_raw(name_or_path)
-    raw.setdefault("name", Path(name_or_path).stem)
-    if overrides:
-        raw = deep_merge(raw, overrides)
-    raw["smoke"] = smoke or bool(raw.get("smoke", False))
-    raw["overrides"] = overrides or {}
-    return from_dict(raw)
-
-
-def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
-    """One recipe per stage: the top-level values with the stage's overrides on top."""
-    if not recipe.stages:
-        return [("main", recipe)]
-    top = recipe.to_dict()
-    top["stages"] = []
-    out = []
-    # the command line wins over a stage's own values, as it does over the recipe's
-    cli = {k: v for k, v in recipe.overrides.items() if k != "stages"}
-    for stage in recipe.stages:
-        overrides = {k: v for k, v in stage.items() if k != "name"}
-        stage_recipe = from_dict(deep_merge(deep_merge(top, overrides), cli))
-        out.append((stage["name"], stage_recipe))
-    return out
-
-
-# ---------------------------------------------------------------- typed construction
-
-
-def _build(cls, raw: Any, where: str):
-    if not isinstance(raw, dict):
-        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {raw!r}")
-    hints = typing.get_type_hints(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    kwargs = {}
-    for key, value in raw.items():
-        path = f"{where}.{key}" if where else key
-        if key not in names:
-            close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {' or '.join(close)}?" if close else ""
-            raise RecipeError(f"unknown key {path!r}{hint} Valid keys here: {', '.join(names)}")
-        kwargs[key] = _coerce(value, hints[key], path)
-    return cls(**kwargs)
-
-
-def _coerce(value: Any, hint: Any, path: str):
-    if dataclasses.is_dataclass(hint):
-        return _build(hint, value, path)
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin in (typing.Union, types.UnionType):
-        if value is None and type(None) in args:
-            return None
-        non_none = [a for a in args if a is not type(None)]
-        return _coerce(value, non_none[0], path)
-    if hint is bool:
-        if isinstance(value, bool):
-            return value
-        raise RecipeError(f"{path} = {value!r}: expected true or false")
-    if hint is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise RecipeError(f"{path} = {value!r}: expected an integer")
-    if hint is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise RecipeError(f"{path} = {value!r}: expected a number")
-    if hint is str:
-        if isinstance(value, str):
-            return value
-        raise RecipeError(f"{path} = {value!r}: expected a string")
-    if hint is list or origin is list:
-        if isinstance(value, str) and path.endswith("report_to"):
-            return [value]
-        if isinstance(value, list):
-            return value
-        raise RecipeError(f"{path} = {value!r}: expected a list")
-    if hint is dict or origin is dict:
-        if isinstance(value, dict):
-            return value
-        raise RecipeError(f"{path} = {value!r}: expected a mapping")
-    return value
-
 
 def _choice(path: str, value: Any, valid: tuple) -> None:
     if value not in valid:
@@ -625,3 +460,4 @@ def _number_in(path: str, value: float, low: float, high: float | None, low_open
     if below or above:
         left, right = "(" if low_open else "[", ")" if high_open or high is None else "]"
         raise RecipeError(f"{path} = {value}: must be in {left}{low}, {'inf' if high is None else high}{right}")
+

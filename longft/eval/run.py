@@ -1,0 +1,65 @@
+"""The one evaluation path: a checkpoint, optionally its base and zero-shot baselines, one report.
+
+`longft train` (after the last stage) and `longft eval` both come here, so a number in a run's
+report and one from `longft eval` on the same checkpoint are computed the same way.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def load_for_eval(path: str, config=None):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(path), config=config, dtype=torch.float32)
+
+
+def zero_shot_model(base_path: str, method: str, window: int, target: int):
+    """The base model with a position method at the target factor and no training at all."""
+    from transformers import AutoConfig
+
+    from ..positions.rope import apply_position_method
+    from ..recipe.schema import PositionConfig
+
+    factor = target / window
+    config = AutoConfig.from_pretrained(base_path)
+    apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
+    return load_for_eval(base_path, config), f"base + {method} x{factor:g} (zero-shot)"
+
+
+def evaluate_checkpoint(
+    checkpoint: Path,
+    ev,
+    report_dir: Path,
+    target: int,
+    label: str,
+    window: int | None = None,
+    position=None,
+    base: str | None = None,
+    base_label: str = "base (no scaling)",
+) -> dict:
+    """Evaluate `checkpoint` (and `base` with `ev.zero_shot_baselines`, when given) and write the report.
+    `window`: the original window; read from the checkpoint's config (with `position`) when None."""
+    from transformers import AutoTokenizer
+
+    from ..positions.rope import original_window
+    from .report import write_report
+    from .suite import evaluate_model
+
+    tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    model = load_for_eval(checkpoint)
+    window = window or original_window(model.config, position)
+    results = []
+    if base is not None and ev.compare_base:
+        base_model = load_for_eval(base)
+        results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label))
+        del base_model
+    for method in ev.zero_shot_baselines if base is not None else ():
+        zero_shot, zero_label = zero_shot_model(base, method, window, target)
+        results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label))
+        del zero_shot
+    results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+    table = write_report(results, window, target, report_dir)
+    print(f"\nHeld-out evaluation (original window {window}, target {target}); report in {report_dir}\n{table}\n", flush=True)
+    return {"dir": str(report_dir), "models": results}

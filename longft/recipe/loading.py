@@ -1,0 +1,91 @@
+"""Loading recipes: find a recipe by name or path, follow `extends:`, apply overrides, resolve stages."""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+
+import yaml
+
+from ..errors import RecipeError
+from .parsing import _build, deep_merge
+from .schema import Recipe, _choice
+from .shipped import RECIPES_DIR
+
+def recipe_names() -> list[str]:
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def find_recipe_file(name_or_path: str, relative_to: Path | None = None) -> Path:
+    candidates = [Path(name_or_path)]
+    if relative_to is not None:
+        candidates.append(relative_to / name_or_path)
+        candidates.append(relative_to / f"{name_or_path}.yaml")
+    candidates.append(RECIPES_DIR / f"{name_or_path}.yaml")
+    candidates.append(RECIPES_DIR / name_or_path)
+    for path in candidates:
+        if path.is_file():
+            return path
+    close = difflib.get_close_matches(Path(name_or_path).stem, recipe_names(), n=3)
+    hint = f" Did you mean {', '.join(close)}?" if close else ""
+    raise RecipeError(
+        f"recipe {name_or_path!r} not found.{hint} Valid recipes: {', '.join(recipe_names())} "
+        "(or a path to a YAML file)"
+    )
+
+
+def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
+    """Read a recipe file and the chain of recipes it extends, merged base-first."""
+    path = find_recipe_file(name_or_path, _seen[-1].parent if _seen else None)
+    if path.resolve() in _seen:
+        raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in _seen]}")
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise RecipeError(f"recipe {path} is not valid YAML{where}: {problem}; a recipe is a mapping of sections") from None
+    if not isinstance(raw, dict):
+        raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
+    parent = raw.pop("extends", None)
+    if parent is None:
+        return raw
+    return deep_merge(load_raw(parent, _seen + (path.resolve(),)), raw)
+
+
+
+def from_dict(raw: dict) -> Recipe:
+    from ..stages import STAGE_KINDS
+
+    recipe = _build(Recipe, raw, "")
+    _choice("kind", recipe.kind, tuple(STAGE_KINDS))
+    recipe.validate()
+    return recipe
+
+
+def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = False) -> Recipe:
+    raw = load_raw(name_or_path)
+    raw.setdefault("name", Path(name_or_path).stem)
+    if overrides:
+        raw = deep_merge(raw, overrides)
+    raw["smoke"] = smoke or bool(raw.get("smoke", False))
+    raw["overrides"] = overrides or {}
+    return from_dict(raw)
+
+
+def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
+    """One recipe per stage: the top-level values with the stage's overrides on top."""
+    if not recipe.stages:
+        return [("main", recipe)]
+    top = recipe.to_dict()
+    top["stages"] = []
+    out = []
+    # the command line wins over a stage's own values, as it does over the recipe's
+    cli = {k: v for k, v in recipe.overrides.items() if k != "stages"}
+    for stage in recipe.stages:
+        overrides = {k: v for k, v in stage.items() if k != "name"}
+        stage_recipe = from_dict(deep_merge(deep_merge(top, overrides), cli))
+        out.append((stage["name"], stage_recipe))
+    return out
+
+

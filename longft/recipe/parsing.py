@@ -1,0 +1,118 @@
+"""Typed parsing: YAML values into the schema's dataclasses, and `--section.field value` overrides."""
+from __future__ import annotations
+
+import copy
+import dataclasses
+import difflib
+import types
+import typing
+from typing import Any
+
+import yaml
+
+from ..errors import RecipeError
+
+def deep_merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def parse_overrides(args: list[str]) -> dict:
+    """`--train.max_steps 5` / `--train.max_steps=5` -> nested dict; values parsed as YAML."""
+    out: dict = {}
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if not arg.startswith("--"):
+            raise RecipeError(f"unexpected argument {arg!r}: overrides look like --section.field value")
+        key = arg[2:]
+        if "=" in key:
+            key, text = key.split("=", 1)
+        else:
+            if i + 1 >= len(args):
+                raise RecipeError(f"override {arg} has no value")
+            text = args[i + 1]
+            i += 1
+        i += 1
+        try:
+            value = yaml.safe_load(text) if text != "" else ""
+        except yaml.YAMLError as exc:
+            problem = getattr(exc, "problem", None) or "not parseable"
+            raise RecipeError(f"override --{key} {text!r} is not a valid YAML value ({problem}); "
+                              "quote strings, write lists as [a, b] and mappings as {{k: v}}") from None
+        node = out
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+        node[parts[-1]] = value
+    return out
+
+
+
+def _build(cls, raw: Any, where: str):
+    if not isinstance(raw, dict):
+        raise RecipeError(f"{where or 'recipe'} must be a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in raw.items():
+        path = f"{where}.{key}" if where else key
+        if key not in names:
+            close = difflib.get_close_matches(key, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {' or '.join(close)}?" if close else ""
+            raise RecipeError(f"unknown key {path!r}{hint} Valid keys here: {', '.join(names)}")
+        kwargs[key] = _coerce(value, hints[key], path)
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, hint: Any, path: str):
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, path)
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        non_none = [a for a in args if a is not type(None)]
+        return _coerce(value, non_none[0], path)
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected true or false")
+    if hint is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise RecipeError(f"{path} = {value!r}: expected an integer")
+    if hint is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            try:
+                return float(value)
+            except ValueError:
+                pass
+        raise RecipeError(f"{path} = {value!r}: expected a number")
+    if hint is str:
+        if isinstance(value, str):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a string")
+    if hint is list or origin is list:
+        if isinstance(value, str) and path.endswith("report_to"):
+            return [value]
+        if isinstance(value, list):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a list")
+    if hint is dict or origin is dict:
+        if isinstance(value, dict):
+            return value
+        raise RecipeError(f"{path} = {value!r}: expected a mapping")
+    return value
+
+

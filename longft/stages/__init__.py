@@ -1,0 +1,9 @@
+"""Stage kinds by name: what `kind:` may say in a recipe or stage, and how each runs.
+
+A kind is a module with `describe(stage)`, `sources(stage)` (the data it reads, checked before
+any work), `preflight(name, stage, earlier stages)` and `run(stage, stage_dir, fingerprint,
+initial_dir) -> summary`. Append new {"name": module} pairs to STAGE_KINDS.
+"""
+from . import search, train
+
+STAGE_KINDS = {"train": train, "search": search}

@@ -1,0 +1,75 @@
+"""Stage markers: what a stage records about the recipe that ran it, and the check a rerun makes.
+
+`started` is written when a stage starts, the final marker inside `final/` when it finished; a
+rerun continues or skips a stage only for the same recipe, and names the fields that differ.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import RecipeError
+
+STAGE_MARKER = "longft_stage.json"
+# Written when a stage starts: a rerun resumes its checkpoints only for the same recipe.
+STARTED_MARKER = "longft_stage_started.json"
+
+
+def _read_marker(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def stage_done(stage_dir: Path, fingerprint: str, stage=None) -> bool:
+    """True when the stage finished with this recipe; raises when another recipe left it there,
+    finished or interrupted, naming what differs."""
+    marker = stage_dir / "final" / STAGE_MARKER
+    if marker.is_file():
+        found = _read_marker(marker)
+        if found.get("fingerprint") != fingerprint:
+            raise RecipeError(
+                f"{stage_dir} holds a finished stage of a different recipe ({_difference(found, stage)}); nothing was "
+                "changed there. Set --output_dir to a new folder or move that one away."
+            )
+        return True
+    started = stage_dir / STARTED_MARKER
+    if started.is_file():
+        found = _read_marker(started)
+        if found.get("fingerprint") != fingerprint:
+            raise RecipeError(
+                f"{stage_dir} holds an interrupted stage of a different recipe ({_difference(found, stage)}); resuming "
+                "it would continue that run's schedule and label it with this recipe. Nothing was changed there: "
+                "set --output_dir to a new folder, or rerun the recipe it was started with."
+            )
+    elif any((stage_dir / "checkpoints").glob("checkpoint-*")):
+        raise RecipeError(
+            f"{stage_dir / 'checkpoints'} holds checkpoints with no record of the recipe that wrote them; "
+            "nothing was changed there: set --output_dir to a new folder or move that one away"
+        )
+    return False
+
+
+def _difference(found: dict, stage) -> str:
+    """What differs between the recipe recorded in a marker and this one, field by field."""
+    old, new = found.get("recipe"), stage.to_dict() if stage is not None else None
+    if not isinstance(old, dict) or new is None:
+        return f"fingerprint {found.get('fingerprint')}, this recipe's differs"
+    changed = [
+        f"{key}: {old_value!r} there, {new_value!r} now"
+        for key, old_value, new_value in diff_fields(old, new)
+        if key not in ("output_dir", "description", "overrides", "model.name_or_path", "model.init", "model.tokenizer")
+    ]
+    return "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "") if changed else (
+        "an earlier stage differs"
+    )
+
+
+def diff_fields(old: dict, new: dict, prefix: str = ""):
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from diff_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b

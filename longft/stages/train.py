@@ -1,0 +1,67 @@
+"""`kind: train` — pack the data, train (or resume), export the stage's checkpoint."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..errors import RecipeError
+from .marker import STAGE_MARKER
+
+
+def describe(stage) -> str:
+    return f"{stage.position.method} -> {stage.data.seq_len} tokens, {stage.train.max_steps} steps"
+
+
+def sources(stage) -> list[tuple[list, str]]:
+    return [(stage.data.sources, "data.sources")]
+
+
+def preflight(name: str, stage, earlier: list) -> None:
+    from ..distributed import sharded_training
+
+    sharding = sharded_training(stage.train.deepspeed)
+    if stage.adapter.method == "lora" and sharding:
+        raise RecipeError(
+            f"stage {name}: adapter.method = 'lora' under {sharding}: merging adapters from sharded weights "
+            "is not supported; train adapters with DDP or ZeRO-2 (accelerate_configs/ddp.yaml, deepspeed_zero2.yaml)"
+        )
+
+
+def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
+    """Every rank trains; the main process builds caches first and writes the checkpoint."""
+    from transformers import set_seed
+
+    from ..attention.registry import use_attention
+    from ..data.prepare import prepare_packed
+    from ..distributed import process_state
+    from ..export import export_checkpoint, save_initial
+    from ..methods.longlora import apply_adapter, quantization_config
+    from ..models import load_model, load_tokenizer, model_dtype
+    from ..train.trainer import train_stage
+
+    state = process_state()
+    stage_dir.mkdir(parents=True, exist_ok=True)
+    with state.main_process_first():  # the main process builds caches (tokenizer, base, packs) first
+        tokenizer = load_tokenizer(stage.model)
+    set_seed(stage.train.seed)  # a scratch init is part of what the seed reproduces
+    model = load_model(
+        stage.model,
+        stage.position,
+        stage.data.seq_len,
+        tokenizer,
+        model_dtype(stage.train.precision),
+        quantization_config(stage.adapter),
+    )
+    with state.main_process_first():
+        packed, stats, _ = prepare_packed(stage.data, tokenizer)
+    if state.is_main_process:
+        save_initial(model, tokenizer, stage, initial_dir)
+    model = apply_adapter(use_attention(model, stage.attention), stage.adapter)
+    summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
+    summary["pack_fill_rate"] = stats.fill_rate
+    marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}
+    if state.is_main_process:
+        extra = {STAGE_MARKER: json.dumps(marker, indent=2, default=str)}
+        export_checkpoint(model, tokenizer, stage_dir / "final", extra, state_dict=state_dict)
+    state.wait_for_everyone()
+    return summary
