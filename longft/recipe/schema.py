@@ -17,7 +17,6 @@ from typing import Any
 from ..errors import RecipeError
 
 SPLIT_POLICIES = ("chunk", "truncate", "drop")
-SOURCE_TYPES = ("testbed", "text_dir", "jsonl", "parquet", "hf_disk", "sft_jsonl")
 PRECISIONS = ("auto", "bf16", "fp32")
 PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
@@ -415,30 +414,22 @@ def check_search_fits(recipe: "Recipe") -> None:
         )
 
 
-SOURCE_FIELDS = {
-    "testbed": {"type", "split", "max_files"},
-    "text_dir": {"type", "path", "glob"},
-    "jsonl": {"type", "path", "field"},
-    "parquet": {"type", "path", "field"},
-    "hf_disk": {"type", "path", "field", "split"},
-    # supervised pairs (LongAlpaca format): the loss covers the output only
-    "sft_jsonl": {"type", "path", "instruction_field", "input_field", "output_field"},
-}
-
-
 def validate_source(source: Any, where: str) -> None:
+    from ..data.sources import SOURCES
+
     if not isinstance(source, dict):
         raise RecipeError(f"{where} = {source!r}: a source is a mapping such as {{type: jsonl, path: docs.jsonl}}")
     kind = source.get("type")
-    _choice(f"{where}.type", kind, SOURCE_TYPES)
-    unknown = set(source) - SOURCE_FIELDS[kind]
+    _choice(f"{where}.type", kind, tuple(SOURCES))
+    fields = SOURCES[kind].FIELDS
+    unknown = set(source) - fields
     if unknown:
-        raise RecipeError(f"{where} has unknown keys {sorted(unknown)}; a {kind} source takes {sorted(SOURCE_FIELDS[kind])}")
-    if kind != "testbed" and not source.get("path"):
+        raise RecipeError(f"{where} has unknown keys {sorted(unknown)}; a {kind} source takes {sorted(fields)}")
+    if "path" in fields and not source.get("path"):
         raise RecipeError(f"{where}: a {kind} source needs a 'path'")
-    if kind == "testbed" and source.get("split", "train") not in ("train", "heldout"):
-        raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are 'train', 'heldout'")
-
+    splits = getattr(SOURCES[kind], "SPLITS", None)
+    if splits and source.get("split", splits[0]) not in splits:
+        raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are {', '.join(map(repr, splits))}")
 
 
 def _choice(path: str, value: Any, valid: tuple) -> None:

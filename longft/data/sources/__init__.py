@@ -1,0 +1,62 @@
+"""Document sources by type: what a recipe's `{type: ...}` entries may say, one module each.
+
+Every source becomes a `datasets.Dataset` with one document per row in a `text` column (and a
+`prompt` column, never scored, for supervised pairs). A source module has FIELDS (the keys an
+entry may hold), `files(source)` (what its content hash covers), `check(source, check, max_
+undecodable_fraction)` (reads the data once before any model loads, naming the file and row of a
+problem) and `load(source)`. Append new {"type": module} pairs to SOURCES.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import datasets
+
+from ..validate import SourceCheck
+from . import hf_disk, jsonl, parquet, sft_jsonl, testbed, text_dir
+
+SOURCES = {
+    "testbed": testbed,
+    "text_dir": text_dir,
+    "jsonl": jsonl,
+    "parquet": parquet,
+    "hf_disk": hf_disk,
+    "sft_jsonl": sft_jsonl,  # supervised pairs (LongAlpaca format): the loss covers the output only
+}
+
+
+def check_sources(sources: list[dict], where: str = "data.sources", max_undecodable_fraction: float = 0.001,
+                  log=print) -> None:
+    """Fail early, naming the source, the file and the row, when the data is missing or bad."""
+    for i, source in enumerate(sources):
+        check = SourceCheck(f"{where}[{i}] ({source['type']})")
+        if SOURCES[source["type"]].check(source, check, max_undecodable_fraction):
+            log(check.report(), flush=True)
+
+
+def sources_fingerprint(sources: list[dict]) -> str:
+    """A content hash of the sources: the packed-data cache is keyed by it."""
+    h = hashlib.sha256()
+    for source in sources:
+        h.update(repr(sorted(source.items())).encode())
+        module = SOURCES[source["type"]]
+        if hasattr(module, "fingerprint"):
+            h.update(module.fingerprint(source).encode())
+            continue
+        for path in module.files(source):
+            h.update(str(path).encode())
+            with open(path, "rb") as f:
+                for block in iter(lambda: f.read(1 << 20), b""):
+                    h.update(block)
+    return h.hexdigest()[:16]
+
+
+def load_source(source: dict) -> datasets.Dataset:
+    return SOURCES[source["type"]].load(source)
+
+
+def load_documents(sources: list[dict]) -> datasets.Dataset:
+    parts = [load_source(s) for s in sources]
+    if any("prompt" in p.column_names for p in parts):  # mixed sources: plain documents have no prompt
+        parts = [p if "prompt" in p.column_names else p.add_column("prompt", [""] * len(p)) for p in parts]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
