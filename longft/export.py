@@ -37,13 +37,17 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
         )
     model = merge_adapters(model)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
-    if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
-        model.config._attn_implementation = "sdpa"
     recover_folder(out)
     tmp = out.with_name(out.name + ".tmp")  # a leftover of a killed export is ours to clear
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
+    # the saved config names plain SDPA; the model in memory keeps the attention it trained with
+    if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
+        model.config._attn_implementation = "sdpa"
+    try:
+        model.save_pretrained(tmp, safe_serialization=True, state_dict=state_dict)
+    finally:
+        model.config._attn_implementation = attn
     tokenizer.save_pretrained(tmp)
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text)

@@ -9,23 +9,38 @@ from pathlib import Path
 
 
 def load_for_eval(path: str, config=None):
+    """fp32, with the attention method the checkpoint records (log-n, window, hybrid) switched on."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    return AutoModelForCausalLM.from_pretrained(str(path), config=config, dtype=torch.float32)
+    from ..attention.registry import restore_attention
+
+    return restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config, dtype=torch.float32))
 
 
 def zero_shot_model(base_path: str, method: str, window: int, target: int):
-    """The base model with a position method at the target factor and no training at all."""
+    """The base model with a position method at the target factor, or with log-n attention (trained
+    length = the original window), and no training at all."""
     from transformers import AutoConfig
 
+    from ..attention.registry import CONFIG_KEY
     from ..positions.rope import apply_position_method
     from ..recipe.schema import PositionConfig
 
     factor = target / window
     config = AutoConfig.from_pretrained(base_path)
+    if method in ZERO_SHOT_ATTENTION:
+        setattr(config, CONFIG_KEY, ZERO_SHOT_ATTENTION[method](window))
+        return load_for_eval(base_path, config), f"base + {method} attention (zero-shot)"
     apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
     return load_for_eval(base_path, config), f"base + {method} x{factor:g} (zero-shot)"
+
+
+# attention methods that apply to a base model untouched: name -> settings for an original window
+ZERO_SHOT_ATTENTION = {
+    "logn": lambda window: {"method": "logn", "base": window},
+    "hybrid": lambda window: {"method": "hybrid", "window": window, "full_layers": 1, "logn_base": window},
+}
 
 
 def evaluate_checkpoint(

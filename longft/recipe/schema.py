@@ -85,6 +85,8 @@ class AttentionConfig:
     # Packed batches up to this length use one dense (N x N) document mask; longer ones a path whose
     # memory is linear in N (per-document SDPA, or flex / flash where chosen).
     dense_mask_max_tokens: int = 8192
+    # settings of methods that take their own (logn: base; window: window; hybrid: window, full_layers, logn_base)
+    params: dict = field(default_factory=dict)
 
     def validate(self) -> None:
         from ..attention.registry import ATTENTION_METHODS
@@ -285,7 +287,7 @@ class EvalConfig:
         for i, source in enumerate(self.sources):
             validate_source(source, f"eval.sources[{i}]")
         for method in self.zero_shot_baselines:
-            _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3"))
+            _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3", "logn", "hybrid"))
 
 
 @dataclass
@@ -336,7 +338,9 @@ class Recipe:
             check_search_fits(self)
         from ..attention.registry import ATTENTION_METHODS
 
-        ATTENTION_METHODS[self.attention.method].validate(self.attention, self.data.seq_len)
+        ATTENTION_METHODS[self.attention.method].validate(
+            self.attention, self.data.seq_len, self.position.original_max_position_embeddings
+        )
 
     def length(self) -> int:
         """The sequence length this stage works at: its training length, or its search length."""

@@ -56,7 +56,10 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if state.is_main_process:
         save_initial(model, tokenizer, stage, initial_dir)
-    model = apply_adapter(use_attention(model, stage.attention), stage.adapter)
+    from ..positions.rope import original_window
+
+    window = original_window(model.config, stage.position)
+    model = apply_adapter(use_attention(model, stage.attention, window), stage.adapter)
     summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
     summary["pack_fill_rate"] = stats.fill_rate
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}

@@ -1,0 +1,61 @@
+"""Shared by the attention methods that change what a query sees or how sharply (log-n, window,
+hybrid): the batch's layout as one tensor of allowed (query, key) pairs, and attention over it.
+
+Works in training (packed rows, boundaries from the batch), in evaluation (one document a row)
+and in generation with a KV cache (queries are the last q_len of kv_len positions).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from .boundaries import cu_seq_lens, document_ids, document_starts
+from .segments import repeat_kv
+
+
+def allowed_pairs(batch: int, q_len: int, kv_len: int, device, kwargs: dict, window: int | None = None) -> torch.Tensor:
+    """(batch, 1, q_len, kv_len) bool: causal, inside one document, and within `window` keys."""
+    offset = kv_len - q_len
+    qi = torch.arange(q_len, device=device)[:, None] + offset
+    ki = torch.arange(kv_len, device=device)[None, :]
+    allowed = ki <= qi
+    if window is not None:
+        allowed = allowed & (qi - ki < window)
+    allowed = allowed[None].expand(batch, -1, -1)
+    cu = cu_seq_lens(kwargs)
+    if cu is not None and q_len == kv_len:
+        ids = document_ids(document_starts(cu, batch, kv_len, device))
+        allowed = allowed & (ids[:, :, None] == ids[:, None, :])
+    return allowed[:, None]
+
+
+def query_positions(kwargs: dict, batch: int, q_len: int, kv_len: int, device) -> torch.Tensor:
+    """(batch, q_len) positions of the queries: the batch's position ids, else counted in the cache."""
+    pos = kwargs.get("position_ids")
+    if pos is not None and pos.shape[-1] == q_len:
+        return pos.to(device).expand(batch, -1)
+    return (torch.arange(q_len, device=device) + kv_len - q_len).expand(batch, -1)
+
+
+def logn_factor(positions: torch.Tensor, base: int) -> torch.Tensor:
+    """max(1, log n / log L) for the query at position n (counted from 1), L the trained length."""
+    n = (positions + 1).clamp(min=1).float()
+    return torch.clamp(torch.log(n) / math.log(base), min=1.0)
+
+
+def attend(query, key, value, allowed, scaling, query_scale: torch.Tensor | None = None):
+    """SDPA over the allowed pairs; `query_scale` (batch, q_len) multiplies each query's logits.
+    Returns (B, N, H, D), the layout transformers expects back."""
+    heads = query.shape[1]
+    key, value = repeat_kv(key, heads), repeat_kv(value, heads)
+    if query_scale is not None:
+        query = query * query_scale[:, None, :, None].to(query.dtype)
+    out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed, scale=scaling)
+    return out.transpose(1, 2).contiguous()
+
+
+def no_mask(*args, **kwargs):
+    """These methods build their own masks from the batch; transformers need not."""
+    return None

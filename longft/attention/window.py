@@ -1,0 +1,107 @@
+"""Window and hybrid window-full attention (Su 2023, "the window attention + log-n" experiments).
+
+- `window`: every layer attends to the last `window` tokens only (itself included), with RoPE;
+- `hybrid`: the first layers as `window`; the last `full_layers` attend to everything, with log-n
+  scaling and without RoPE there (as Su found best): the rotation the model applied to the
+  queries and keys is undone inside the attention function before scoring.
+Causal and document-isolated; applies in training and at inference (the checkpoint records it in
+`longft_attention`, and longft's loaders switch it back on).
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import RecipeError
+from .masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
+
+NAME = "longft_window"
+
+
+def _inv_freq(config, device):
+    """The inverse frequencies of the model's rotary embedding, from transformers' own functions."""
+    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
+
+    rope = config.rope_parameters
+    if rope.get("rope_type", "default") == "default":
+        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+        inv = 1.0 / (rope["rope_theta"] ** (torch.arange(0, dim, 2, dtype=torch.float, device=device) / dim))
+        return inv, 1.0
+    return ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, device)
+
+
+def unrotate(x: torch.Tensor, positions: torch.Tensor, config) -> torch.Tensor:
+    """Undo RoPE: x was rotated by angle p * inv_freq (and scaled by the attention factor)."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    inv, factor = _inv_freq(config, x.device)
+    angles = positions.float()[..., None] * inv  # (B, N, D/2)
+    emb = torch.cat([angles, angles], dim=-1)[:, None]  # (B, 1, N, D)
+    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
+    return (x * cos - rotate_half(x) * sin) / factor
+
+
+def make_window_attention(window: int, full_layers: int = 0, logn_base: int | None = None):
+    def window_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
+        B, H, q_len, _ = query.shape
+        kv_len = key.shape[2]
+        layers = module.config.num_hidden_layers
+        is_full = module.layer_idx >= layers - full_layers
+        if not is_full:
+            return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs, window), scaling), None
+        q_pos = query_positions(kwargs, B, q_len, kv_len, query.device)
+        k_pos = kwargs.get("position_ids")
+        if k_pos is None or k_pos.shape[-1] != kv_len:
+            k_pos = torch.arange(kv_len, device=query.device).expand(B, -1)  # a cache: keys at 0..kv_len-1
+        query, key = unrotate(query, q_pos, module.config), unrotate(key, k_pos.to(query.device).expand(B, -1), module.config)
+        scale = logn_factor(q_pos, logn_base) if logn_base else None
+        return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs), scaling, scale), None
+
+    return window_attention
+
+
+def _check(attention, seq_len: int, keys: set) -> int:
+    unknown = set(attention.params) - keys
+    if unknown:
+        raise RecipeError(f"attention.params has {sorted(unknown)}: {attention.method} takes {sorted(keys)}")
+    w = attention.params.get("window")
+    if not isinstance(w, int) or w < 1:
+        raise RecipeError(f"attention.params.window = {w!r}: {attention.method} needs a window of w >= 1 tokens")
+    if w > seq_len:
+        raise RecipeError(
+            f"attention.params.window = {w}: larger than the sequence (data.seq_len = {seq_len}); "
+            f"use a window <= {seq_len}, or full attention"
+        )
+    return w
+
+
+def validate_window(attention, seq_len: int, window: int | None) -> None:
+    _check(attention, seq_len, {"window"})
+
+
+def validate_hybrid(attention, seq_len: int, window: int | None) -> None:
+    _check(attention, seq_len, {"window", "full_layers", "logn_base"})
+    full = attention.params.get("full_layers", 1)
+    if not isinstance(full, int) or full < 1:
+        raise RecipeError(f"attention.params.full_layers = {full!r}: the hybrid needs >= 1 full layer at the end")
+    if attention.params.get("logn_base", window) is None:
+        raise RecipeError("attention.method 'hybrid' needs log-n's trained length: set attention.params.logn_base "
+                          "or position.original_max_position_embeddings")
+
+
+def settings_window(attention, window: int | None) -> dict:
+    return {"method": "window", "window": attention.params["window"]}
+
+
+def settings_hybrid(attention, window: int | None) -> dict:
+    return {"method": "hybrid", "window": attention.params["window"], "full_layers": attention.params.get("full_layers", 1),
+            "logn_base": attention.params.get("logn_base", window)}
+
+
+def register(saved: dict) -> str:
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface
+
+    fn = make_window_attention(int(saved["window"]), int(saved.get("full_layers", 0)), saved.get("logn_base"))
+    AttentionInterface.register(NAME, fn)
+    AttentionMaskInterface.register(NAME, no_mask)
+    return NAME
