@@ -1,0 +1,75 @@
+"""Ablation on the testbed: position and attention methods side by side, from one measured run.
+
+    python benchmarks/ablation.py [--out runs/ablation] [--factor 4]
+
+Every trained method extends the same testbed base with the same data, steps and tokens per step
+(the `_testbed` recipe); zero-shot rows are the base with the method switched on and no training.
+All are scored by longft's one evaluation path on the same held-out documents, and written as a
+table, a JSON report and a perplexity-by-length plot. Runs are resumable (finished stages skip).
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+# (label, recipe) trained at the factor; recipes named tiny-<method>-<factor>x
+TRAINED = [
+    ("PI (linear)", "tiny-pi-{f}x"),
+    ("YaRN", "tiny-yarn-{f}x"),
+    ("PoSE + YaRN (trained at 256)", "tiny-pose-{f}x"),
+    ("randomized positions", "tiny-randomized-{f}x"),
+    ("shifted positions (trained at 256)", "tiny-shifted-{f}x"),
+    ("log-n, fine-tuned", "tiny-logn-{f}x"),
+    ("hybrid window-full, fine-tuned", "tiny-hybrid-{f}x"),
+]
+ZERO_SHOT = ["logn", "hybrid"]  # the base with these attention methods, no training
+
+
+def main() -> None:
+    from longft.eval.report import write_report
+    from longft.eval.run import load_for_eval, zero_shot_model
+    from longft.eval.suite import evaluate_model
+    from longft.models import NAMED_MODELS
+    from longft.pipeline import run_recipe
+    from longft.recipe.loading import load_recipe, recipe_names
+    from transformers import AutoTokenizer
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/ablation")
+    parser.add_argument("--factor", type=int, default=4)
+    args = parser.parse_args()
+    out, f = Path(args.out), args.factor
+    started = time.time()
+    trained = [(label, name.format(f=f)) for label, name in TRAINED if name.format(f=f) in recipe_names()]
+    missing = [name.format(f=f) for _, name in TRAINED if name.format(f=f) not in recipe_names()]
+    if missing:
+        print(f"[ablation] no recipe for {missing} at x{f}: left out", flush=True)
+    finals = {}
+    for i, (label, name) in enumerate(trained, 1):
+        print(f"[ablation] training {i}/{len(trained)}: {name}", flush=True)
+        t0 = time.time()
+        result = run_recipe(load_recipe(name, {"eval": {"enabled": False}, "output_dir": str(out / name)}))
+        finals[label] = (result["output"], time.time() - t0)
+
+    reference = load_recipe(f"tiny-yarn-{f}x")
+    ev = reference.eval
+    ev.passkey_trials, ev.passkey_depths = 1, [0.5]  # perplexity is what this table compares
+    window, target = reference.position.original_max_position_embeddings, reference.target_length()
+    base = NAMED_MODELS["testbed"]()
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
+    for method in ZERO_SHOT:
+        model, label = zero_shot_model(str(base), method, window, target)
+        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+    for label, (path, seconds) in finals.items():
+        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
+        result["train_seconds"] = round(seconds, 1)
+        results.append(result)
+    table = write_report(results, window, target, out / f"report-x{f}", extra={"factor": f, "trained": dict(trained)})
+    print(f"\n[ablation] x{f}: held-out perplexity by context length (window {window}); {time.time() - started:.0f}s\n{table}")
+    print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))
+
+
+if __name__ == "__main__":
+    main()
