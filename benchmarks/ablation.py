@@ -23,7 +23,9 @@ TRAINED = [
     ("log-n, fine-tuned", "tiny-logn-{f}x"),
     ("hybrid window-full, fine-tuned", "tiny-hybrid-{f}x"),
 ]
-ZERO_SHOT = ["logn", "hybrid"]  # the base with these attention methods, no training
+# the base with no training: log-n / hybrid attention, and StreamingLLM's sink cache (4 sink tokens +
+# the most recent ones, the original window in all)
+ZERO_SHOT = ["logn", "hybrid", "sinks"]
 
 
 def main() -> None:

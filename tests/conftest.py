@@ -38,3 +38,12 @@ def tiny_llama(vocab_size=300, window=64, attn="sdpa", seed=0, **rope):
 @pytest.fixture
 def make_model():
     return tiny_llama
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory, tokenizer):
+    """A small saved model with its tokenizer, for export and eval cases."""
+    folder = tmp_path_factory.mktemp("ckpt") / "model"
+    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

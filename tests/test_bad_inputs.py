@@ -19,17 +19,6 @@ def tree_digest(root: Path) -> dict:
     }
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tokenizer):
-    """A small saved model for export / eval cases."""
-    from tests.conftest import tiny_llama
-
-    folder = tmp_path_factory.mktemp("ckpt") / "model"
-    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 def jsonl(rows) -> bytes:
     return "".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows).encode()
 

@@ -18,16 +18,6 @@ from longft.pipeline import planned_stages, preflight, run_recipe
 from longft.smoke import smoke_recipe
 
 
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory, tokenizer):
-    from tests.conftest import tiny_llama
-
-    folder = tmp_path_factory.mktemp("ckpt") / "model"
-    tiny_llama(vocab_size=len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
-
-
 # 1. export never deletes what is at OUT
 
 

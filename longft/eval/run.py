@@ -19,8 +19,9 @@ def load_for_eval(path: str, config=None):
 
 
 def zero_shot_model(base_path: str, method: str, window: int, target: int):
-    """The base model with a position method at the target factor, or with log-n attention (trained
-    length = the original window), and no training at all."""
+    """The base model with no training at all, and a position method at the target factor, log-n or
+    hybrid attention (trained length = the original window), or a StreamingLLM sink cache of the
+    original window's size."""
     from transformers import AutoConfig
 
     from ..attention.registry import CONFIG_KEY
@@ -29,12 +30,19 @@ def zero_shot_model(base_path: str, method: str, window: int, target: int):
 
     factor = target / window
     config = AutoConfig.from_pretrained(base_path)
+    if method == "sinks":
+        from .sinks import StreamingSinkModel
+
+        model = StreamingSinkModel(load_for_eval(base_path), sinks=SINK_TOKENS, window=window - SINK_TOKENS)
+        return model, f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"
     if method in ZERO_SHOT_ATTENTION:
         setattr(config, CONFIG_KEY, ZERO_SHOT_ATTENTION[method](window))
         return load_for_eval(base_path, config), f"base + {method} attention (zero-shot)"
     apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
     return load_for_eval(base_path, config), f"base + {method} x{factor:g} (zero-shot)"
 
+
+SINK_TOKENS = 4  # StreamingLLM's default: 4 sink tokens, the rest of the original window recent tokens
 
 # attention methods that apply to a base model untouched: name -> settings for an original window
 ZERO_SHOT_ATTENTION = {

@@ -287,7 +287,7 @@ class EvalConfig:
         for i, source in enumerate(self.sources):
             validate_source(source, f"eval.sources[{i}]")
         for method in self.zero_shot_baselines:
-            _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3", "logn", "hybrid"))
+            _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3", "logn", "hybrid", "sinks"))
 
 
 @dataclass

@@ -25,25 +25,19 @@ def _read_marker(path: Path) -> dict:
 def stage_done(stage_dir: Path, fingerprint: str, stage=None) -> bool:
     """True when the stage finished with this recipe; raises when another recipe left it there,
     finished or interrupted, naming what differs."""
-    marker = stage_dir / "final" / STAGE_MARKER
-    if marker.is_file():
-        found = _read_marker(marker)
-        if found.get("fingerprint") != fingerprint:
-            raise RecipeError(
-                f"{stage_dir} holds a finished stage of a different recipe ({_difference(found, stage)}); nothing was "
-                "changed there. Set --output_dir to a new folder or move that one away."
-            )
-        return True
-    started = stage_dir / STARTED_MARKER
-    if started.is_file():
-        found = _read_marker(started)
-        if found.get("fingerprint") != fingerprint:
-            raise RecipeError(
-                f"{stage_dir} holds an interrupted stage of a different recipe ({_difference(found, stage)}); resuming "
-                "it would continue that run's schedule and label it with this recipe. Nothing was changed there: "
-                "set --output_dir to a new folder, or rerun the recipe it was started with."
-            )
-    elif any((stage_dir / "checkpoints").glob("checkpoint-*")):
+    finished, started = stage_dir / "final" / STAGE_MARKER, stage_dir / STARTED_MARKER
+    for marker, what, advice in (
+        (finished, "a finished stage", "Set --output_dir to a new folder or move that one away."),
+        (started, "an interrupted stage", "Resuming it would continue that run's schedule and label it with this "
+         "recipe: set --output_dir to a new folder, or rerun the recipe it was started with."),
+    ):
+        if marker.is_file():
+            found = _read_marker(marker)
+            if found.get("fingerprint") != fingerprint:
+                raise RecipeError(f"{stage_dir} holds {what} of a different recipe ({_difference(found, stage)}); "
+                                  f"nothing was changed there. {advice}")
+            return marker is finished
+    if any((stage_dir / "checkpoints").glob("checkpoint-*")):
         raise RecipeError(
             f"{stage_dir / 'checkpoints'} holds checkpoints with no record of the recipe that wrote them; "
             "nothing was changed there: set --output_dir to a new folder or move that one away"

@@ -1,0 +1,101 @@
+"""Attention sinks / StreamingLLM (Xiao et al. 2023) as an evaluation baseline.
+
+The model reads its input token by token with a KV cache that keeps the first `sinks` tokens and
+the most recent ones, `sinks + window` entries in all. Positions are assigned inside the cache,
+as the paper does: when the oldest recent entry is evicted, the remaining recent keys move one
+slot down and are rotated back by one position, so a new token always sits at slot
+`sinks + window - 1`. Perplexity stays flat past the window; nothing beyond it can be retrieved.
+
+`StreamingSinkModel` wraps a model so longft's one evaluation path (perplexity, passkey) runs on
+it unchanged: a forward call streams each row, `generate` continues the stream greedily.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+from ..attention.window import _inv_freq
+
+
+def shift_keys_down(keys: torch.Tensor, steps: int, inv_freq: torch.Tensor) -> torch.Tensor:
+    """RoPE-rotated keys moved `steps` positions earlier (rotation by -steps * inv_freq)."""
+    from transformers.models.llama.modeling_llama import rotate_half
+
+    angles = torch.cat([inv_freq, inv_freq]) * steps
+    cos, sin = angles.cos().to(keys.dtype), angles.sin().to(keys.dtype)
+    return keys * cos - rotate_half(keys) * sin
+
+
+class SinkCacheStream:
+    """One row streamed through the model with a sink + recent-window cache."""
+
+    def __init__(self, model, sinks: int, window: int):
+        from transformers import DynamicCache
+
+        self.model, self.sinks, self.window = model, sinks, window
+        self.cache = DynamicCache(config=model.config)
+        self.inv_freq, _ = _inv_freq(model.config, model.device)
+
+    def size(self) -> int:
+        return self.cache.get_seq_length()
+
+    def _evict(self) -> None:
+        """Drop the oldest recent entry; the recent keys move one slot down."""
+        for layer in self.cache.layers:
+            keep_sinks = layer.keys[:, :, : self.sinks]
+            recent_k, recent_v = layer.keys[:, :, self.sinks + 1 :], layer.values[:, :, self.sinks + 1 :]
+            layer.keys = torch.cat([keep_sinks, shift_keys_down(recent_k, 1, self.inv_freq)], dim=2)
+            layer.values = torch.cat([layer.values[:, :, : self.sinks], recent_v], dim=2)
+
+    @torch.no_grad()
+    def feed(self, ids: list[int]) -> torch.Tensor:
+        """Logits (len(ids), vocab) of each fed token's next-token prediction."""
+        out, i = [], 0
+        capacity = self.sinks + self.window
+        while i < len(ids):
+            if self.size() >= capacity:
+                self._evict()
+            take = max(1, capacity - self.size())  # fill the cache in one call while there is room
+            chunk = ids[i : i + take]
+            start = self.size()
+            pos = torch.arange(start, start + len(chunk), device=self.model.device)[None]
+            result = self.model(input_ids=torch.tensor([chunk], device=self.model.device), position_ids=pos,
+                                past_key_values=self.cache, use_cache=True)
+            out.append(result.logits[0])
+            i += len(chunk)
+        return torch.cat(out)
+
+
+class StreamingSinkModel:
+    """A model seen through a sink cache: what longft's evaluation calls on a model, streamed."""
+
+    def __init__(self, model, sinks: int = 4, window: int = 252):
+        self.model, self.sinks, self.window = model, sinks, window
+        self.device, self.config = model.device, model.config
+
+    def eval(self):
+        self.model.eval()
+        return self
+
+    def __call__(self, input_ids: torch.Tensor, **kwargs):
+        rows = [SinkCacheStream(self.model, self.sinks, self.window).feed(row.tolist()) for row in input_ids]
+        return SimpleNamespace(logits=torch.stack(rows))
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 8, eos_token_id=None, **kwargs):
+        outs = []
+        for row in input_ids:
+            stream = SinkCacheStream(self.model, self.sinks, self.window)
+            tokens = row.tolist()
+            logits = stream.feed(tokens)[-1]
+            for _ in range(max_new_tokens):
+                nxt = int(logits.argmax())
+                tokens.append(nxt)
+                if eos_token_id is not None and nxt == eos_token_id:
+                    break
+                logits = stream.feed([nxt])[-1]
+            outs.append(torch.tensor(tokens))
+        width = max(len(t) for t in outs)
+        pad = eos_token_id if eos_token_id is not None else 0
+        return torch.stack([torch.cat([t, torch.full((width - len(t),), pad)]) for t in outs])
