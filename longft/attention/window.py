@@ -13,31 +13,15 @@ import torch
 
 from ..errors import RecipeError
 from .masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
+from .rope_angles import rope_inv_freq, rotate_back
 
 NAME = "longft_window"
 
 
-def _inv_freq(config, device):
-    """The inverse frequencies of the model's rotary embedding, from transformers' own functions."""
-    from transformers.modeling_rope_utils import ROPE_INIT_FUNCTIONS
-
-    rope = config.rope_parameters
-    if rope.get("rope_type", "default") == "default":
-        dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
-        inv = 1.0 / (rope["rope_theta"] ** (torch.arange(0, dim, 2, dtype=torch.float, device=device) / dim))
-        return inv, 1.0
-    return ROPE_INIT_FUNCTIONS[rope["rope_type"]](config, device)
-
-
 def unrotate(x: torch.Tensor, positions: torch.Tensor, config) -> torch.Tensor:
-    """Undo RoPE: x was rotated by angle p * inv_freq (and scaled by the attention factor)."""
-    from transformers.models.llama.modeling_llama import rotate_half
-
-    inv, factor = _inv_freq(config, x.device)
-    angles = positions.float()[..., None] * inv  # (B, N, D/2)
-    emb = torch.cat([angles, angles], dim=-1)[:, None]  # (B, 1, N, D)
-    cos, sin = emb.cos().to(x.dtype), emb.sin().to(x.dtype)
-    return (x * cos - rotate_half(x) * sin) / factor
+    """Undo RoPE: x (B, H, N, D) was rotated by angle p * inv_freq and scaled by the attention factor."""
+    inv, factor = rope_inv_freq(config, x.device)
+    return rotate_back(x, positions[:, None].float(), inv) / factor
 
 
 def make_window_attention(window: int, full_layers: int = 0, logn_base: int | None = None):

@@ -15,16 +15,7 @@ from types import SimpleNamespace
 
 import torch
 
-from ..attention.window import _inv_freq
-
-
-def shift_keys_down(keys: torch.Tensor, steps: int, inv_freq: torch.Tensor) -> torch.Tensor:
-    """RoPE-rotated keys moved `steps` positions earlier (rotation by -steps * inv_freq)."""
-    from transformers.models.llama.modeling_llama import rotate_half
-
-    angles = torch.cat([inv_freq, inv_freq]) * steps
-    cos, sin = angles.cos().to(keys.dtype), angles.sin().to(keys.dtype)
-    return keys * cos - rotate_half(keys) * sin
+from ..attention.rope_angles import rope_inv_freq, rotate_back
 
 
 class SinkCacheStream:
@@ -35,7 +26,7 @@ class SinkCacheStream:
 
         self.model, self.sinks, self.window = model, sinks, window
         self.cache = DynamicCache(config=model.config)
-        self.inv_freq, _ = _inv_freq(model.config, model.device)
+        self.inv_freq, _ = rope_inv_freq(model.config, model.device)
 
     def size(self) -> int:
         return self.cache.get_seq_length()
@@ -45,7 +36,7 @@ class SinkCacheStream:
         for layer in self.cache.layers:
             keep_sinks = layer.keys[:, :, : self.sinks]
             recent_k, recent_v = layer.keys[:, :, self.sinks + 1 :], layer.values[:, :, self.sinks + 1 :]
-            layer.keys = torch.cat([keep_sinks, shift_keys_down(recent_k, 1, self.inv_freq)], dim=2)
+            layer.keys = torch.cat([keep_sinks, rotate_back(recent_k, 1.0, self.inv_freq)], dim=2)
             layer.values = torch.cat([layer.values[:, :, : self.sinks], recent_v], dim=2)
 
     @torch.no_grad()
