@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .recipe.schema import Recipe
 from .recipe.loading import from_dict
+from .recipe.parsing import diff_fields
 
 STANDIN_ARCH = {
     "hidden_size": 64,
@@ -85,9 +86,10 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
             sources=[{"type": "testbed", "split": "train"}],
         )
     d["adapter"]["quantize"] = "none"  # 4-bit needs a GPU; the stand-in runs the same LoRA path
-    kept = keep_overrides(d, recipe.to_dict(), recipe.overrides)
+    before = recipe.to_dict()
+    kept = keep_overrides(d, before, recipe.overrides)
     if first_stage:
-        replaced = sorted(set(changed_paths(recipe.to_dict(), d)) - set(kept))
+        replaced = sorted({path for path, _, _ in diff_fields(before, d)} - set(kept))
         print(f"[smoke] replaced for the stand-in: {', '.join(replaced) or 'nothing'}", flush=True)
         if kept:
             print(f"[smoke] kept from the command line: {', '.join(kept)}", flush=True)
@@ -104,13 +106,6 @@ def leaf_paths(tree: dict, prefix: str = ""):
             yield from leaf_paths(value, f"{prefix}{key}.")
         else:
             yield f"{prefix}{key}"
-
-
-def changed_paths(before: dict, after: dict):
-    """Leaf paths whose value `after` differs from `before`."""
-    for path in leaf_paths(after):
-        if _get(before, path) != _get(after, path):
-            yield path
 
 
 def keep_overrides(smoke: dict, stage: dict, overrides: dict) -> list[str]:

@@ -22,6 +22,16 @@ def deep_merge(base: dict, override: dict) -> dict:
     return out
 
 
+def diff_fields(old: dict, new: dict, prefix: str = ""):
+    """(dotted path, old value, new value) for every leaf where two nested recipe dicts differ."""
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if isinstance(a, dict) and isinstance(b, dict):
+            yield from diff_fields(a, b, f"{prefix}{key}.")
+        elif a != b:
+            yield f"{prefix}{key}", a, b
+
+
 def parse_overrides(args: list[str]) -> dict:
     """`--train.max_steps 5` / `--train.max_steps=5` -> nested dict; values parsed as YAML."""
     out: dict = {}

@@ -9,6 +9,7 @@ import json
 from pathlib import Path
 
 from ..errors import RecipeError
+from ..recipe.parsing import diff_fields
 
 STAGE_MARKER = "longft_stage.json"
 # Written when a stage starts: a rerun resumes its checkpoints only for the same recipe.
@@ -58,12 +59,3 @@ def _difference(found: dict, stage) -> str:
     return "; ".join(changed[:8]) + (f"; and {len(changed) - 8} more" if len(changed) > 8 else "") if changed else (
         "an earlier stage differs"
     )
-
-
-def diff_fields(old: dict, new: dict, prefix: str = ""):
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if isinstance(a, dict) and isinstance(b, dict):
-            yield from diff_fields(a, b, f"{prefix}{key}.")
-        elif a != b:
-            yield f"{prefix}{key}", a, b

@@ -13,7 +13,8 @@ import struct
 import zipfile
 from pathlib import Path
 
-WEIGHT_FILES = ("model.safetensors", "adapter_model.safetensors", "model.safetensors.index.json", "pytorch_model.bin")
+from ..outputs import CHECKPOINT_FILES
+
 TORCH_STATE_FILES = ("optimizer.pt", "scheduler.pt")
 TRAINER_STATE = "trainer_state.json"
 
@@ -52,9 +53,9 @@ def checkpoint_problem(folder: Path) -> str | None:
     """None when the checkpoint is complete; otherwise what is missing or cut short."""
     if not _json_whole(folder / TRAINER_STATE):
         return f"{TRAINER_STATE} missing or unreadable"
-    weights = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
-    weights += sorted(folder.glob("model-*.safetensors"))
-    weights += [p for p in folder.glob("global_step*") if p.is_dir()]  # DeepSpeed's own layout
+    deepspeed = [p for p in folder.glob("global_step*") if p.is_dir()]  # DeepSpeed's own layout
+    weights = [folder / name for name in CHECKPOINT_FILES if (folder / name).is_file()]
+    weights += sorted(folder.glob("model-*.safetensors")) + deepspeed
     if not weights:
         return "no model weights"
     for path in weights:
@@ -62,7 +63,6 @@ def checkpoint_problem(folder: Path) -> str | None:
             return f"{path.name} is cut short"
         if path.suffix == ".json" and not _json_whole(path):
             return f"{path.name} unreadable"
-    deepspeed = any(p.is_dir() for p in folder.glob("global_step*"))
     for name in TORCH_STATE_FILES:
         path = folder / name
         if deepspeed and name == "optimizer.pt":
