@@ -81,11 +81,12 @@ def _foreign_files(path: Path, marker_files: tuple[str, ...]) -> bool:
     return path.is_dir() and any(path.iterdir()) and not any((path / name).exists() for name in marker_files)
 
 
-def check_run_folder(path: Path, what: str = "output_dir") -> None:
-    """A run folder is new, empty, or one longft ran in before (then it is continued)."""
+def check_run_folder(path: Path, stage_markers: tuple[str, ...] = (), what: str = "output_dir") -> None:
+    """A run folder is new, empty, or one longft ran in before (then it is continued): it holds a
+    run file, or a file matching one of `stage_markers` (glob patterns of the stages' markers)."""
     path = Path(path)
     _check_not_a_file(path, what)
-    stage_marked = path.is_dir() and any(path.glob("*/longft_stage_started.json")) or any(path.glob("*/final/longft_stage.json"))
+    stage_marked = any(any(path.glob(pattern)) for pattern in stage_markers)
     if _foreign_files(path, RUN_FILES) and not stage_marked:
         raise RecipeError(
             f"{what} {str(path)!r} is a non-empty folder that holds no longft run; "

@@ -23,7 +23,7 @@ from .recipe.schema import Recipe
 from .run_lock import RunLock
 from .smoke import smoke_recipe, smoke_window
 from .stages import STAGE_KINDS
-from .stages.marker import STARTED_MARKER, stage_done
+from .stage_marker import STAGE_MARKER, STARTED_MARKER, stage_done
 from .testbed.base import ensure_testbed_base
 
 def _build_testbed_base() -> Path:
@@ -69,7 +69,7 @@ def preflight(recipe: Recipe, stages) -> None:
             raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
         kind.preflight(name, stage, [s for _, s, _ in stages[:i]])
     out = recipe.resolved_output_dir()
-    check_run_folder(out)
+    check_run_folder(out, stage_markers=(f"*/{STARTED_MARKER}", f"*/final/{STAGE_MARKER}"))
     check_writable(cache_home(), "the cache (LONGFT_HOME)")
     for name, stage, fingerprint in stages:
         check_writable(out / name / "checkpoints", f"stage {name}: checkpoints folder")

@@ -59,7 +59,6 @@ class RunLock:
             "started_ticks": _start_time(os.getpid()),
             "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
-        self.owned = False
         self.releases = releases  # in a distributed launch only the main process removes the lock
 
     def _create(self) -> bool:
@@ -73,7 +72,6 @@ class RunLock:
             return False
         finally:
             tmp.unlink(missing_ok=True)
-        self.owned = True
         return True
 
     def _read(self) -> dict:
@@ -108,7 +106,8 @@ class RunLock:
         raise RecipeError(f"could not take the lock {self.path}: it keeps changing hands")
 
     def _fresh(self) -> bool:
-        """A lock file being written this instant reads as empty or partial: give it a moment."""
+        """A lock that does not parse (longft links its locks into place whole, so not one of its own):
+        a recent one is left alone, an older one is stale."""
         try:
             return time.time() - self.path.stat().st_mtime < 5
         except OSError:
@@ -117,7 +116,6 @@ class RunLock:
     def release(self) -> None:
         if self.releases and self._read().get("launch") == self.me["launch"]:
             self.path.unlink(missing_ok=True)
-        self.owned = False
 
     def __enter__(self):
         self.acquire()

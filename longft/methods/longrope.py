@@ -85,7 +85,7 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
     from ..export import export_checkpoint
     from ..models import load_model, load_tokenizer, model_dtype
     from ..export import save_initial
-    from ..stages.marker import STAGE_MARKER
+    from ..stage_marker import STAGE_MARKER
     from ..positions.rope import original_window
 
     stage_dir.mkdir(parents=True, exist_ok=True)

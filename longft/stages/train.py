@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 from ..errors import RecipeError
-from .marker import STAGE_MARKER
+from ..stage_marker import STAGE_MARKER
 
 
 def describe(stage) -> str:

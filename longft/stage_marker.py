@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import RecipeError
-from ..recipe.parsing import diff_fields
+from .errors import RecipeError
+from .recipe.parsing import diff_fields
 
 STAGE_MARKER = "longft_stage.json"
 # Written when a stage starts: a rerun resumes its checkpoints only for the same recipe.
