@@ -16,7 +16,7 @@ USAGE = """longft <command> ...
   train RECIPE [--smoke] [--section.field VALUE ...]   run a recipe (name in recipes/ or a YAML path)
   search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
-  eval CHECKPOINT [--recipe R] [--base PATH] [--window N] [--target N] [--eval.field VALUE ...]
+  eval CHECKPOINT [--recipe R] [--base PATH] [--suite standard|ruler] [--lengths N ...] [--tasks T ...] [--eval.field VALUE ...]
   export CHECKPOINT OUT [--overwrite]                  write a plain HF checkpoint (adapters merged)
   recipes                                              list the shipped recipes
   configs                                              paths of the shipped accelerate configs
@@ -82,6 +82,10 @@ def cmd_eval(argv: list[str]) -> int:
     parser.add_argument("--target", type=int, default=None, help="longest context (default: the recipe's seq_len)")
     parser.add_argument("--out", default=None, help="report folder (default: CHECKPOINT/../report)")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already at --out")
+    parser.add_argument("--suite", action="append", default=None,
+                        help="suites to run (repeatable; default: the recipe's eval.suites)")
+    parser.add_argument("--lengths", type=int, nargs="+", default=None, help="RULER lengths (eval.ruler_lengths)")
+    parser.add_argument("--tasks", nargs="+", default=None, help="RULER tasks (eval.ruler_tasks)")
     args, rest = parser.parse_known_args(argv)
     ckpt = Path(args.checkpoint)
     if not (ckpt / "config.json").is_file():
@@ -90,6 +94,9 @@ def cmd_eval(argv: list[str]) -> int:
     unknown = set(overrides) - {"eval"}
     if unknown:
         raise RecipeError(f"longft eval takes only --eval.* overrides, got {sorted(unknown)}")
+    for field, value in (("suites", args.suite), ("ruler_lengths", args.lengths), ("ruler_tasks", args.tasks)):
+        if value is not None:
+            overrides.setdefault("eval", {})[field] = value
     recipe = load_recipe(args.recipe, overrides)
     out = Path(args.out) if args.out else ckpt.parent / "report"
     check_replace_target(out, "eval --out", REPORT_FILES, overwrite=args.overwrite, source=ckpt)

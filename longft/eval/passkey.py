@@ -18,7 +18,7 @@ TASK = (
 )
 GARBAGE = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 CODE_NEEDLE = "passkey = {key}  # the pass key\n"
-CODE_QUESTION = "\n# recall the pass key\npasskey = "
+CODE_QUESTION = "\n# recall the pass key\npasskey ="
 
 
 def _ids(tokenizer, text: str) -> list[int]:

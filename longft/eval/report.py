@@ -48,6 +48,59 @@ def plot_passkey(results: list[dict], out: Path) -> None:
     plt.close(fig)
 
 
+def plot_ruler_task(results: list[dict], task: str, out: Path) -> None:
+    """The needle-in-a-haystack picture: x = context length, y = depth, red (0) to green (100)."""
+    fig, axes = plt.subplots(1, len(results), figsize=(3.8 * len(results) + 1, 3.6), squeeze=False,
+                             constrained_layout=True)
+    for ax, r in zip(axes[0], results):
+        entry = r["ruler"]["tasks"][task]
+        lengths = r["ruler"]["lengths"]
+        grid = [[100 * entry["scores"][str(n)][i] for n in lengths] for i in range(len(entry["depths"]))]
+        im = ax.imshow(grid, vmin=0, vmax=100, cmap="RdYlGn", aspect="auto")
+        ax.set_xticks(range(len(lengths)), lengths)
+        ax.set_yticks(range(len(entry["depths"])),
+                      ["-" if d is None else f"{d:.0%}" for d in entry["depths"]])
+        for i, row in enumerate(grid):
+            for j, v in enumerate(row):
+                ax.text(j, i, f"{v:.0f}", ha="center", va="center", fontsize=8)
+        ax.set_xlabel("context length (tokens)")
+        ax.set_ylabel("needle depth")
+        ax.set_title(r["label"], fontsize=9)
+    fig.colorbar(im, ax=axes[0].tolist(), shrink=0.8, label=f"score ({results[0]['ruler']['scoring']})")
+    fig.suptitle(f"RULER {task}")
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def ruler_rows(results: list[dict]) -> list[list[str]]:
+    """Model x length: the average over tasks, and the effective length."""
+    lengths = results[0]["ruler"]["lengths"]
+    rows = [["model"] + [f"ruler@{n}" for n in lengths] + ["effective length"]]
+    for r in results:
+        ru = r["ruler"]
+        rows.append([r["label"]] + [f"{100 * ru['average'][str(n)]:.1f}" for n in lengths]
+                    + [str(ru["effective_length"]) if ru.get("effective_length") is not None else "undefined"])
+    return rows
+
+
+def effective_rule(ruler: dict) -> str:
+    if ruler.get("threshold") is None:
+        return ruler.get("threshold_rule", "not computed")
+    return (f"the longest length up to which the average stays >= {100 * ruler['threshold']:.1f} "
+            f"({ruler['threshold_rule']})")
+
+
+def ruler_task_rows(results: list[dict]) -> list[list[str]]:
+    lengths = results[0]["ruler"]["lengths"]
+    tasks = list(results[0]["ruler"]["tasks"])
+    rows = [["model", "task"] + [str(n) for n in lengths]]
+    for r in results:
+        for t in tasks:
+            avg = r["ruler"]["tasks"][t]["average"]
+            rows.append([r["label"], t] + [f"{100 * avg[str(n)]:.0f}" for n in lengths])
+    return rows
+
+
 def summary_rows(results: list[dict], window: int) -> list[list[str]]:
     lengths = sorted({int(k) for r in results for k in r["fixed_target_ppl"]})
     rows = [["model"] + [f"ppl@{n}" for n in lengths] + [f"passkey@{n}" for n in results[0]["passkey"]["lengths"]]]
@@ -78,9 +131,21 @@ def write_report(results: list[dict], window: int, target_len: int, out_dir: Pat
     tmp.mkdir(parents=True)
     payload = {"original_window": window, "target_length": target_len, "models": results, **(extra or {})}
     (tmp / "report.json").write_text(json.dumps(payload, indent=2))
-    plot_perplexity(results, window, tmp / "perplexity_by_length.png")
-    plot_passkey(results, tmp / "passkey_grid.png")
-    table = format_table(summary_rows(results, window))
+    tables = []
+    if "fixed_target_ppl" in results[0]:
+        plot_perplexity(results, window, tmp / "perplexity_by_length.png")
+        plot_passkey(results, tmp / "passkey_grid.png")
+        tables.append(format_table(summary_rows(results, window)))
+    if "ruler" in results[0]:
+        ru = results[0]["ruler"]
+        for task in ru["tasks"]:
+            plot_ruler_task(results, task, tmp / f"ruler_{task}.png")
+        tables.append(
+            f"RULER-style tasks ({ru['scoring']} scoring, {ru['template']} template, {ru['trials']} samples per "
+            f"task, length and depth); effective length: {effective_rule(results[-1]['ruler'])}\n"
+            + format_table(ruler_rows(results)) + "\n\n" + format_table(ruler_task_rows(results))
+        )
+    table = "\n\n".join(tables)
     (tmp / "summary.txt").write_text(table + "\n")
     replace_folder(tmp, out_dir)
     return table

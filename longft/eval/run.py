@@ -51,6 +51,38 @@ ZERO_SHOT_ATTENTION = {
 }
 
 
+def check_ruler_lengths(checkpoint, base, ev, window, position, target) -> list[int]:
+    """Before anything loads: the RULER lengths suit every model evaluated. Returns the lengths
+    (empty when the RULER suite is not asked for)."""
+    if "ruler" not in ev.suites:
+        return []
+    from transformers import AutoConfig
+
+    from ..positions.rope import original_window
+    from .ruler.run import check_lengths, ruler_lengths
+
+    config = AutoConfig.from_pretrained(str(checkpoint))
+    lengths = ruler_lengths(ev, window or (None if ev.ruler_lengths else original_window(config, position)), target)
+    for path in [checkpoint] + ([base] if base is not None else []):
+        check_lengths(AutoConfig.from_pretrained(str(path)), lengths, str(path))
+    return lengths
+
+
+def ruler_haystack(tokenizer, ev, lengths: list[int]):
+    """The held-out text the RULER tasks hide needles in, checked against the longest length and
+    against one sample of every task at the shortest, before any model loads."""
+    if not lengths:
+        return None
+    from ..data.sources import load_documents
+    from .ruler.haystack import Haystack
+    from .ruler.run import check_tasks_fit
+
+    haystack = Haystack(tokenizer, list(load_documents(ev.sources)["text"]))
+    haystack.require(max(lengths))
+    check_tasks_fit(tokenizer, haystack, ev, min(lengths))
+    return haystack
+
+
 def evaluate_checkpoint(
     checkpoint: Path,
     ev,
@@ -70,19 +102,25 @@ def evaluate_checkpoint(
     from .report import write_report
     from .suite import evaluate_model
 
+    lengths = check_ruler_lengths(checkpoint, base, ev, window, position, target)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
+    haystack = ruler_haystack(tokenizer, ev, lengths)
     model = load_for_eval(checkpoint)
     window = window or original_window(model.config, position)
     results = []
     if base is not None and ev.compare_base:
         base_model = load_for_eval(base)
-        results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label))
+        results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label, haystack))
         del base_model
     for method in ev.zero_shot_baselines if base is not None else ():
         zero_shot, zero_label = zero_shot_model(base, method, window, target)
-        results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label))
+        results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label, haystack))
         del zero_shot
-    results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+    results.append(evaluate_model(model, tokenizer, ev, window, target, label, haystack))
+    if "ruler" in ev.suites:
+        from .ruler.effective_length import add_effective_lengths
+
+        add_effective_lengths(results, window, ev.ruler_threshold_ratio, reference=0 if len(results) > 1 else None)
     table = write_report(results, window, target, report_dir)
     print(f"\nHeld-out evaluation (original window {window}, target {target}); report in {report_dir}\n{table}\n", flush=True)
     return {"dir": str(report_dir), "models": results}

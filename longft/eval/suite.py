@@ -1,4 +1,5 @@
-"""Run the evaluation suite on one model: both perplexities and the passkey grid."""
+"""Run the evaluation suites on one model: "standard" (both perplexities and the passkey grid) and
+"ruler" (the RULER-style tasks by length and depth)."""
 from __future__ import annotations
 
 from ..recipe.schema import EvalConfig
@@ -23,11 +24,24 @@ def passkey_lengths(ev: EvalConfig, window: int, target_len: int) -> list[int]:
     return sorted(int(n) for n in ev.passkey_lengths) if ev.passkey_lengths else sorted({window, target_len})
 
 
-def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: int, label: str) -> dict:
+def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: int, label: str, haystack=None) -> dict:
+    """`haystack`: the RULER tasks' held-out text (built once per evaluation, shared by its models)."""
+
     def progress(msg: str) -> None:
         print(f"[eval:{label}] {msg}", flush=True)
 
     model.eval()
+    result: dict = {"label": label}
+    if "standard" in ev.suites:
+        result.update(standard_suite(model, tokenizer, ev, window, target_len, progress))
+    if "ruler" in ev.suites:
+        from .ruler.run import ruler_lengths, run_ruler
+
+        result["ruler"] = run_ruler(model, tokenizer, haystack, ev, ruler_lengths(ev, window, target_len), progress)
+    return result
+
+
+def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: int, progress) -> dict:
     lengths = default_context_lengths(ev, window, target_len)
     docs = long_documents(ev.sources, tokenizer, max(lengths), ev.num_docs)
     if not docs:
@@ -56,7 +70,6 @@ def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: in
         progress=progress,
     )
     return {
-        "label": label,
         "fixed_target_ppl": {str(k): v for k, v in fixed.items()},
         "target_tokens": ev.target_tokens,
         "num_docs": len(docs),

@@ -242,6 +242,10 @@ class SearchConfig:
             validate_source(source, f"search.sources[{i}]")
 
 
+EVAL_SUITES = ("standard", "ruler")
+MIN_RULER_LENGTH = 192  # the longest task text, needles and answers fit with room to spare
+
+
 @dataclass
 class EvalConfig:
     enabled: bool = True
@@ -258,6 +262,17 @@ class EvalConfig:
     compare_base: bool = True  # also evaluate the unextended base model
     # the base model with these position methods at the target factor, zero-shot (no training)
     zero_shot_baselines: list = field(default_factory=list)
+    # which suites run: "standard" (perplexity + passkey) and/or "ruler" (the RULER-style tasks)
+    suites: list = field(default_factory=lambda: ["standard"])
+    ruler_tasks: list = field(default_factory=list)  # empty: every task
+    ruler_lengths: list = field(default_factory=list)  # empty: the original window doubled up to the target
+    ruler_depths: list = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
+    ruler_trials: int = 2  # samples per task, length and depth
+    ruler_scoring: str = "generation"  # RULER's exact match, or "loglik": the answer ranked among distractors
+    ruler_template: str = "ruler"  # RULER's English templates, or "code" (the same tasks as Python source)
+    ruler_distractors: int = 9  # wrong answers each true answer is ranked against (loglik)
+    ruler_threshold_ratio: float = 0.9  # effective length: average >= ratio x the reference's score at L
+    ruler_seed: int = 0
 
     def validate(self) -> None:
         _choice("eval.passkey_template", self.passkey_template, PASSKEY_TEMPLATES)
@@ -288,6 +303,34 @@ class EvalConfig:
             validate_source(source, f"eval.sources[{i}]")
         for method in self.zero_shot_baselines:
             _choice("eval.zero_shot_baselines[]", method, ("linear", "dynamic", "yarn", "llama3", "logn", "hybrid", "sinks"))
+        self._validate_ruler()
+
+    def _validate_ruler(self) -> None:
+        from ..eval.ruler import SCORING_MODES, TASKS
+        from ..eval.ruler.templates import TEMPLATES
+
+        if not self.suites:
+            raise RecipeError("eval.suites is empty; list 'standard', 'ruler' or both")
+        for suite in self.suites:
+            _choice("eval.suites[]", suite, EVAL_SUITES)
+        for task in self.ruler_tasks:
+            _choice("eval.ruler_tasks[]", task, tuple(TASKS))
+        _choice("eval.ruler_scoring", self.ruler_scoring, SCORING_MODES)
+        _choice("eval.ruler_template", self.ruler_template, tuple(TEMPLATES))
+        _positive("eval.ruler_trials", self.ruler_trials)
+        _positive("eval.ruler_distractors", self.ruler_distractors)
+        _number_in("eval.ruler_threshold_ratio", self.ruler_threshold_ratio, 0.0, 1.0, low_open=True)
+        for n in self.ruler_lengths:
+            if not isinstance(n, int) or isinstance(n, bool) or n < MIN_RULER_LENGTH:
+                raise RecipeError(
+                    f"eval.ruler_lengths has {n!r}: each length is an integer >= {MIN_RULER_LENGTH} (room for the "
+                    "task text, the needles and the answer)"
+                )
+        if not self.ruler_depths:
+            raise RecipeError("eval.ruler_depths is empty; give depths in [0, 1], e.g. [0.0, 0.5, 1.0]")
+        for d in self.ruler_depths:
+            if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= float(d) <= 1.0:
+                raise RecipeError(f"eval.ruler_depths has {d!r}: depths are fractions in [0, 1]")
 
 
 @dataclass
@@ -434,6 +477,8 @@ def validate_source(source: Any, where: str) -> None:
     splits = getattr(SOURCES[kind], "SPLITS", None)
     if splits and source.get("split", splits[0]) not in splits:
         raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are {', '.join(map(repr, splits))}")
+    if hasattr(SOURCES[kind], "validate"):
+        SOURCES[kind].validate(source, where)
 
 
 def _choice(path: str, value: Any, valid: tuple) -> None:

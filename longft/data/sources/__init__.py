@@ -13,7 +13,7 @@ import hashlib
 import datasets
 
 from ..validate import SourceCheck
-from . import hf_disk, jsonl, parquet, sft_jsonl, testbed, text_dir
+from . import hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
 
 SOURCES = {
     "testbed": testbed,
@@ -22,6 +22,7 @@ SOURCES = {
     "parquet": parquet,
     "hf_disk": hf_disk,
     "sft_jsonl": sft_jsonl,  # supervised pairs (LongAlpaca format): the loss covers the output only
+    "retrieval_drills": retrieval_drills,  # synthetic lookups on the testbed code, for the base's pretraining
 }
 
 

@@ -1,0 +1,43 @@
+"""Synthetic retrieval drills on the testbed's training code (see longft/synthetic/drills.py).
+
+`{type: retrieval_drills, documents: 4000, seed: 0}`: that many drill documents, generated
+reproducibly from the seed. The haystack is always the training split: the held-out split that
+evaluation reads stays free of drills.
+"""
+from __future__ import annotations
+
+import hashlib
+
+import datasets
+
+from ...errors import RecipeError
+from ...synthetic.drills import drill_documents
+from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
+
+FIELDS = {"type", "documents", "seed"}
+VERSION = 1  # bump when the drills' form changes: the packed-data cache is keyed by it
+
+
+def validate(source: dict, where: str) -> None:
+    count = source.get("documents", 0)
+    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
+        raise RecipeError(f"{where}.documents = {count!r}: must be a whole number >= 1")
+    if not isinstance(source.get("seed", 0), int):
+        raise RecipeError(f"{where}.seed = {source.get('seed')!r}: must be a whole number")
+
+
+def files(source: dict):
+    return corpus_files("train")
+
+
+def fingerprint(source: dict) -> str:
+    return hashlib.sha256(f"drills-v{VERSION}-{corpus_fingerprint()}".encode()).hexdigest()[:16]
+
+
+def check(source: dict, check, max_undecodable_fraction: float) -> bool:
+    return False  # generated from the shipped corpus: nothing to check
+
+
+def load(source: dict) -> datasets.Dataset:
+    texts = [read_text(p) for p in files(source)]
+    return datasets.Dataset.from_dict({"text": drill_documents(texts, source["documents"], source.get("seed", 0))})

@@ -1,0 +1,47 @@
+"""The text needles are hidden in: held-out documents (the eval sources), or RULER's repeated noise.
+
+Held-out text is tokenized once, line by line, into one token stream; a haystack of n tokens is a
+window of that stream at a seeded offset, so every length reads real text. A stream shorter than a
+requested length is an error before any model runs, never a haystack that repeats itself.
+"""
+from __future__ import annotations
+
+import random
+
+from ...errors import RecipeError
+
+NOISE = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
+
+
+class Haystack:
+    def __init__(self, tokenizer, texts: list[str], source_label: str = "eval.sources"):
+        lines = [line + "\n" for text in texts for line in text.splitlines() if line.strip()]
+        encoded = tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
+        self.tokens = [t for ids in encoded for t in ids]
+        self.noise = tokenizer(NOISE, add_special_tokens=False)["input_ids"]
+        self.tokenizer = tokenizer
+        self.source_label = source_label
+
+    def require(self, length: int) -> None:
+        if len(self.tokens) < length:
+            raise RecipeError(
+                f"eval.ruler_lengths has {length}: the haystack from {self.source_label} holds only "
+                f"{len(self.tokens)} tokens; add held-out text or use lengths <= {len(self.tokens)}"
+            )
+
+    def text(self, n: int, rng: random.Random, avoid: list[str]) -> list[int]:
+        """n tokens of held-out text in which no string of `avoid` occurs (answers must appear only
+        in their needles)."""
+        self.require(n)
+        for _ in range(50):
+            start = rng.randrange(len(self.tokens) - n + 1)
+            window = self.tokens[start : start + n]
+            decoded = self.tokenizer.decode(window)
+            if not any(a in decoded for a in avoid):
+                return window
+        raise RecipeError(f"could not find {n} tokens of {self.source_label} free of {avoid[:3]}")
+
+    def repeat(self, n: int) -> list[int]:
+        """RULER's noise haystack: the same five sentences over and over, cut to n tokens."""
+        reps = n // len(self.noise) + 1
+        return (self.noise * reps)[:n]

@@ -1,0 +1,66 @@
+"""Retrieval drills: short code documents that assign values to names at random depths and look
+some of them up again at the end, so a small base learns to copy from anywhere in its window.
+
+The haystack is real source code from the training split (never the held-out split). Names, keys
+and values are fresh per document, in several code forms (plain assignments, table entries), with
+other assignments as distractors; each lookup line is followed by its value, which is the signal.
+"""
+from __future__ import annotations
+
+import random
+
+from .values import ADJECTIVES, KINDS, NOUNS, distinct_values, literal
+
+TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
+NAMES = ("{adj}_{noun}", "{noun}_id", "{noun}_key", "secret_{noun}", "{adj}_{noun}_code", "{noun}_token")
+RECALL_COMMENTS = ("", "# recall the values above\n", "# lookups\n", "# what was assigned?\n", "\n")
+
+
+def _name(rng: random.Random, pattern: str, kind: str) -> str:
+    return pattern.format(adj=rng.choice(ADJECTIVES), noun=rng.choice(NOUNS), kind=kind)
+
+
+def _needles(rng: random.Random, count: int) -> list[tuple[str, str]]:
+    """(assignment line, lookup prefix) pairs; the lookup prefix is followed by the value's literal."""
+    kind = rng.choice(KINDS)
+    values = distinct_values(kind, rng, count)
+    if rng.random() < 0.5:  # plain assignments
+        names = set()
+        while len(names) < count:
+            names.add(_name(rng, rng.choice(NAMES), kind).replace("-", "_"))
+        prefixes = [f"{name} = " for name in names]
+    else:  # entries of one table, keyed by adjective-noun words
+        table = _name(rng, rng.choice(TABLES), kind)
+        keys = set()
+        while len(keys) < count:
+            keys.add(f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}")
+        prefixes = [f'{table}["{key}"] = ' for key in keys]
+    return [(f"{p}{literal(kind, v)}\n", f"{p}{literal(kind, v)}\n") for p, v in zip(prefixes, values)]
+
+
+def drill_document(rng: random.Random, lines: list[str], min_chars: int = 40, max_chars: int = 440) -> str:
+    """One drill of about `max_chars` at most (~200 tokens): a slice of code `lines` with 1-4
+    assignments placed at uniformly random lines, then lookups of a random non-empty subset of
+    them, in random order."""
+    needles = _needles(rng, rng.randint(1, 6))
+    needle_chars = sum(len(a) for a, _ in needles)
+    budget = rng.randint(min_chars, max(min_chars, max_chars - 2 * needle_chars))
+    start = rng.randrange(len(lines))
+    hay: list[str] = []
+    used = 0
+    while used < budget and len(hay) < len(lines):
+        line = lines[(start + len(hay)) % len(lines)]
+        hay.append(line)
+        used += len(line)
+    for assignment, _ in needles:
+        hay.insert(rng.randint(0, len(hay)), assignment)
+    asked = rng.sample(needles, len(needles) if rng.random() < 0.5 else rng.randint(1, len(needles)))
+    return "".join(hay) + rng.choice(RECALL_COMMENTS) + "".join(lookup for _, lookup in asked)
+
+
+def drill_documents(texts: list[str], count: int, seed: int) -> list[str]:
+    rng = random.Random(seed)
+    lines = [line + "\n" for text in texts for line in text.splitlines() if line.strip()]
+    if not lines:
+        raise ValueError("no haystack lines to build retrieval drills from")
+    return [drill_document(rng, lines) for _ in range(count)]

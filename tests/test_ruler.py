@@ -1,0 +1,200 @@
+"""The RULER-style suite: generators (deterministic, needle at the requested token, answers only in
+their needles), scoring of known right and wrong answers, effective length on hand-made scores."""
+import random
+from collections import Counter
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from longft.eval.ruler import TASKS
+from longft.eval.ruler.effective_length import add_effective_lengths, effective_length, threshold_from
+from longft.eval.ruler.haystack import Haystack
+from longft.eval.ruler.run import generate_samples, run_ruler
+from longft.eval.ruler.sample import Sample
+from longft.eval.ruler.scoring import continuation_logprobs, score_generation, score_loglik, string_match_all, string_match_part
+from longft.eval.ruler.templates import TEMPLATES
+
+NIAH = [name for name, task in TASKS.items() if task.family == "niah"]
+
+
+@pytest.fixture(scope="module")
+def haystack(tokenizer):
+    from longft.data.sources import load_documents
+
+    texts = list(load_documents([{"type": "testbed", "split": "heldout", "max_files": 20}])["text"])
+    return Haystack(tokenizer, texts)
+
+
+def generate(task, tokenizer, haystack, template, length, depth, seed):
+    return TASKS[task].generate(tokenizer, haystack, TEMPLATES[template], length, depth, random.Random(seed), 9)
+
+
+@pytest.mark.parametrize("template", list(TEMPLATES))
+@pytest.mark.parametrize("task", list(TASKS))
+def test_generator_is_deterministic_from_its_seed(task, template, tokenizer, haystack):
+    a = generate(task, tokenizer, haystack, template, 512, 0.5, seed=3)
+    b = generate(task, tokenizer, haystack, template, 512, 0.5, seed=3)
+    c = generate(task, tokenizer, haystack, template, 512, 0.5, seed=4)
+    assert a.input_ids == b.input_ids and a.answers == b.answers and a.distractors == b.distractors
+    assert a.input_ids != c.input_ids and a.answers != c.answers
+    assert len(a.input_ids) + a.max_new_tokens <= 512
+
+
+@pytest.mark.parametrize("task", NIAH + ["vt"])
+@pytest.mark.parametrize("depth", [0.0, 0.3, 0.5, 1.0])
+def test_first_needle_sits_at_the_requested_depth_token_exact(task, depth, tokenizer, haystack):
+    s = generate(task, tokenizer, haystack, "code", 1024, depth, seed=1)
+    assert len(s.input_ids) + s.max_new_tokens == 1024  # the prompt fills the length exactly
+    start, end = s.context_span
+    filler_len = (end - start) - sum(s.needle_lengths)
+    first = s.needle_starts[0]
+    # needles inserted before the first one shift it; in filler coordinates it is at round(depth * filler)
+    before = sum(n for st, n in zip(s.needle_starts, s.needle_lengths) if st < first)
+    assert first - start - before == round(depth * filler_len)
+    decoded = tokenizer.decode(s.input_ids[first : first + s.needle_lengths[0]])
+    assert s.answers[0] in decoded
+
+
+@pytest.mark.parametrize("task", NIAH)
+def test_answers_appear_only_in_their_needles(task, tokenizer, haystack):
+    for seed in range(3):
+        s = generate(task, tokenizer, haystack, "code", 768, 0.5, seed=seed)
+        prompt = tokenizer.decode(s.input_ids)
+        needles = "".join(tokenizer.decode(s.input_ids[a : a + n]) for a, n in zip(s.needle_starts, s.needle_lengths))
+        for answer in s.answers:
+            assert prompt.count(answer) == needles.count(answer) == 1, answer
+        for wrong in s.distractors[0]:
+            assert wrong.strip().strip('"') not in s.answers
+
+
+def test_multikey_distractors_are_the_other_needles_values(tokenizer, haystack):
+    s = generate("niah_multikey_1", tokenizer, haystack, "code", 768, 0.25, seed=0)
+    assert len(s.needle_starts) == 4 and len(s.answers) == 1
+    in_context = [w for w in s.distractors[0] if w.strip() in tokenizer.decode(s.input_ids)]
+    assert len(in_context) == 3  # the three distractor needles' values are ranked against the answer
+
+
+def test_variable_tracking_chain_reaches_every_answer(tokenizer, haystack):
+    s = generate("vt", tokenizer, haystack, "code", 1024, 0.2, seed=5)
+    text = tokenizer.decode(s.input_ids)
+    chain = s.answers
+    assert len(chain) == 5
+    assert all(text.count(f"\n{chain[i]} = {chain[i - 1]}\n") == 1 for i in range(1, 5))
+    assert sorted(s.needle_starts) == s.needle_starts  # hops come after the first assignment, in order
+
+
+def test_common_words_counts(tokenizer, haystack):
+    s = generate("cwe", tokenizer, haystack, "code", 2048, None, seed=2)
+    listed = Counter(w.strip(' ",') for w in tokenizer.decode(s.input_ids[slice(*s.context_span)]).split(","))
+    top = {w for w, _ in listed.most_common(len(s.answers))}
+    assert top == set(s.answers)
+    assert min(listed[w] for w in s.answers) > max(c for w, c in listed.items() if w not in s.answers)
+
+
+def test_frequent_words_top_three_strictly_ordered(tokenizer, haystack):
+    s = generate("fwe", tokenizer, haystack, "code", 1024, None, seed=2)
+    words = Counter(tokenizer.decode(s.input_ids[slice(*s.context_span)]).replace("....", " ").split())
+    ranked = [w for w, _ in words.most_common(4)]
+    assert ranked[:3] == s.answers
+    assert words[ranked[2]] > words[ranked[3]]
+
+
+def test_string_match_metrics_score_known_answers():
+    assert string_match_all("the numbers are 123 and 456.", ["123", "456", "789"]) == pytest.approx(2 / 3)
+    assert string_match_all("ABC-def", ["abc-DEF"]) == 1.0
+    assert string_match_part("only 456 here", ["123", "456"]) == 1.0
+    assert string_match_part("nothing", ["123", "456"]) == 0.0
+
+
+class OracleModel:
+    """Not a transformers model: favours one token per position of `favoured` after the prompt."""
+
+    def __init__(self, vocab, favoured):
+        self.vocab, self.favoured, self.device = vocab, favoured, torch.device("cpu")
+
+    def __call__(self, input_ids, **kwargs):
+        logits = torch.zeros(1, input_ids.shape[1], self.vocab)
+        for i, tok in enumerate(self.favoured):
+            logits[0, self.prompt_len - 1 + i, tok] = 5.0
+        return SimpleNamespace(logits=logits)
+
+
+def test_loglik_scoring_ranks_the_favoured_answer_first(tokenizer):
+    right, wrong = " 1234567", " 7654321"
+    ids = tokenizer(right, add_special_tokens=False)["input_ids"]
+    sample = Sample(task="t", length=32, depth=0.5, input_ids=[5, 6, 7, 8], answers=["1234567"],
+                    continuations=[right], distractors=[[wrong]])
+    model = OracleModel(len(tokenizer), ids)
+    model.prompt_len = 4
+    assert score_loglik(model, tokenizer, sample)[0] == 1.0
+    model.favoured = tokenizer(wrong, add_special_tokens=False)["input_ids"]
+    assert score_loglik(model, tokenizer, sample)[0] == 0.0
+
+
+def test_cached_continuation_scores_equal_full_forward(make_model):
+    model = make_model(vocab_size=100, window=64)
+    prompt = list(range(3, 40))
+    conts = [[5, 6, 7], [9], [11, 12]]
+    cached = continuation_logprobs(model, prompt, conts)
+
+    def full(cont):
+        with torch.no_grad():
+            logits = model(input_ids=torch.tensor([prompt + cont])).logits[0, len(prompt) - 1 : -1]
+        return float(logits.log_softmax(-1).gather(1, torch.tensor(cont)[:, None]).sum())
+
+    assert cached == pytest.approx([full(c) for c in conts], abs=1e-4)
+
+
+def test_generation_scoring_reads_the_generated_text(tokenizer):
+    answer_ids = tokenizer(" 1234567", add_special_tokens=False)["input_ids"]
+
+    class Echo:
+        device = torch.device("cpu")
+
+        def generate(self, input_ids, max_new_tokens, **kwargs):
+            return torch.cat([input_ids, torch.tensor([answer_ids])], dim=1)
+
+    sample = Sample(task="t", length=32, depth=0.0, input_ids=[5, 6], answers=["1234567", "999"],
+                    continuations=[" 1234567", " 999"], distractors=[[], []], max_new_tokens=8)
+    score, prediction = score_generation(Echo(), tokenizer, sample)
+    assert score == 0.5 and "1234567" in prediction
+
+
+def test_effective_length_on_hand_made_scores():
+    averages = {256: 0.92, 512: 0.81, 1024: 0.5, 2048: 0.85}
+    assert effective_length(averages, 0.75) == 512  # 2048 passes again, but 1024 broke the run
+    assert effective_length(averages, 0.95) == 0
+    assert effective_length(averages, 0.4) == 2048
+    assert threshold_from({256: 0.8, 512: 0.6}, 256, 0.9) == (pytest.approx(0.72), 256)
+    assert threshold_from({512: 0.8, 1024: 0.6}, 256, 0.5) == (pytest.approx(0.4), 512)
+    mode = {"scoring": "loglik", "distractors": 9}
+    results = [{"label": "base", "ruler": {"average": {"256": 0.8, "512": 0.1}, **mode}},
+               {"label": "ext", "ruler": {"average": {"256": 0.75, "512": 0.74}, **mode}}]
+    add_effective_lengths(results, 256, 0.9, reference=0)
+    assert [r["ruler"]["effective_length"] for r in results] == [256, 512]
+    # a base at chance (1 in 10 when ranking among 9 distractors) sets no threshold
+    results[0]["ruler"]["average"]["256"] = 0.12
+    add_effective_lengths(results, 256, 0.9, reference=0)
+    assert [r["ruler"]["effective_length"] for r in results] == [None, None]
+    assert "chance" in results[1]["ruler"]["threshold_rule"]
+
+
+def test_same_samples_for_every_model_and_order(tokenizer, haystack):
+    ev = SimpleNamespace(ruler_template="code", ruler_depths=[0.0, 1.0], ruler_trials=2, ruler_seed=0,
+                         ruler_distractors=4)
+    a = [s.input_ids for _, s in generate_samples(tokenizer, haystack, ev, "niah_single_1", 512)]
+    list(generate_samples(tokenizer, haystack, ev, "vt", 512))  # another task in between changes nothing
+    b = [s.input_ids for _, s in generate_samples(tokenizer, haystack, ev, "niah_single_1", 512)]
+    assert a == b and len(a) == 4
+
+
+def test_run_ruler_end_to_end_on_a_tiny_model(make_model, tokenizer, haystack):
+    model = make_model(vocab_size=len(tokenizer), window=256)
+    ev = SimpleNamespace(ruler_tasks=["niah_single_1", "cwe"], ruler_scoring="loglik", ruler_template="code",
+                         ruler_depths=[0.0, 1.0], ruler_trials=1, ruler_seed=0, ruler_distractors=3)
+    out = run_ruler(model, tokenizer, haystack, ev, [256, 512], progress=lambda m: None)
+    assert set(out["tasks"]) == {"niah_single_1", "cwe"}
+    assert out["tasks"]["niah_single_1"]["depths"] == [0.0, 1.0]
+    assert out["tasks"]["cwe"]["depths"] == [None]
+    assert all(0.0 <= v <= 1.0 for v in out["average"].values())
