@@ -19,9 +19,20 @@ def fake_tokenized(lengths, seed=0):
 LENGTHS = [5, 300, 64, 64, 1, 129, 700, 33, 2, 128, 90, 17, 256, 3]
 
 
+def chunked_view(lengths):
+    """The same documents as several Arrow chunks behind a shuffled index mapping: the packer reads
+    token ids straight from the chunks, so their layout must not matter."""
+    whole = fake_tokenized(lengths)
+    parts = [whole.select(range(0, 5)), whole.select(range(5, 9)), whole.select(range(9, len(lengths)))]
+    return datasets.concatenate_datasets(parts).shuffle(seed=7)
+
+
+@pytest.mark.parametrize("layout", [fake_tokenized, chunked_view])
 @pytest.mark.parametrize("policy", ["chunk", "truncate", "drop"])
-def test_token_conservation(policy):
-    tokenized = fake_tokenized(LENGTHS)
+def test_token_conservation(policy, layout):
+    tokenized = layout(LENGTHS)
+    if layout is chunked_view:
+        assert tokenized._indices is not None and len(tokenized.data.column("input_ids").chunks) == 3
     packed, stats = pack_tokenized(tokenized, seq_len=128, policy=policy, min_tokens=3, max_tokens=None)
     assert stats.conserved()
     assert stats.tokens_in == sum(LENGTHS)

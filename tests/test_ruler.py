@@ -198,3 +198,27 @@ def test_run_ruler_end_to_end_on_a_tiny_model(make_model, tokenizer, haystack):
     assert out["tasks"]["niah_single_1"]["depths"] == [0.0, 1.0]
     assert out["tasks"]["cwe"]["depths"] == [None]
     assert all(0.0 <= v <= 1.0 for v in out["average"].values())
+
+
+@pytest.mark.parametrize("mode", [["--eval.ruler_scoring", "loglik"],
+                                  ["--eval.ruler_scoring", "generation", "--eval.ruler_template", "ruler"]])
+def test_longft_eval_suite_ruler_writes_tables_heatmaps_and_effective_length(mode, checkpoint, tmp_path, capsys):
+    import json
+
+    from longft.cli import main
+
+    out = tmp_path / "report"
+    code = main(["eval", str(checkpoint), "--base", str(checkpoint), "--suite", "ruler", "--lengths", "256", "512",
+                 "--tasks", "niah_single_1", "vt", "cwe", "--out", str(out), "--eval.ruler_depths", "[0.0, 1.0]",
+                 "--eval.ruler_trials", "1", *mode])
+    assert code == 0
+    report = json.loads((out / "report.json").read_text())
+    ruler = report["models"][-1]["ruler"]
+    assert ruler["scoring"] == mode[1] and ruler["lengths"] == [256, 512]
+    assert set(ruler["tasks"]) == {"niah_single_1", "vt", "cwe"}
+    assert "effective_length" in ruler and "threshold_rule" in ruler
+    assert "fixed_target_ppl" not in report["models"][-1]  # only the suite that was asked for ran
+    for task in ("niah_single_1", "vt", "cwe"):
+        assert (out / f"ruler_{task}.png").stat().st_size > 0
+    printed = capsys.readouterr().out
+    assert "ruler@256" in printed and "effective length" in printed

@@ -8,6 +8,7 @@ collator turns the lengths into per-document position ids and loss masks.
 from __future__ import annotations
 
 import bisect
+import hashlib
 import json
 import random
 import shutil
@@ -15,9 +16,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import datasets
+import numpy as np
+import pyarrow as pa
 from tqdm.auto import tqdm
 
 PACKER_VERSION = 2
+INT_LIST = datasets.Sequence(datasets.Value("int32"))
 
 
 @dataclass
@@ -130,39 +134,91 @@ def pack_tokenized(
     max_tokens: int | None = None,
     seed: int = 0,
 ) -> tuple[datasets.Dataset, PackStats]:
+    if tokenized._indices is not None:  # a selected / shuffled view: materialize its order first
+        tokenized = tokenized.flatten_indices()
     # Documents are visited in a seeded random order, so a token budget samples the whole corpus.
     order = list(range(len(tokenized)))
     random.Random(seed).shuffle(order)
-    all_lengths = tokenized["length"]
-    lengths = [all_lengths[i] for i in order]
+    all_lengths = _column(tokenized, "length")
+    lengths = [int(all_lengths[i]) for i in order]
     pieces, stats = split_documents(lengths, seq_len, policy, min_tokens, max_tokens)
     bins = best_fit_decreasing([end - start for _, start, end in pieces], seq_len)
     random.Random(seed).shuffle(bins)  # pack order is shuffled, reproducibly
     stats.packs = len(bins)
     stats.fill_rate = stats.tokens_kept / (len(bins) * seq_len) if bins else 0.0
-    ids_column = tokenized["input_ids"]
-    masked_column = tokenized["masked"] if "masked" in tokenized.column_names else None
-
-    def generate():
-        for members in tqdm(bins, desc="packing", mininterval=2):
-            ids: list[int] = []
-            doc_lens: list[int] = []
-            doc_masked: list[int] = []
-            for p in members:
-                doc, start, end = pieces[p]
-                ids.extend(ids_column[order[doc]][start:end])
-                doc_lens.append(end - start)
-                # leading tokens without loss (a prompt) that fall inside this piece
-                masked = masked_column[order[doc]] if masked_column is not None else 0
-                doc_masked.append(min(max(masked - start, 0), end - start))
-            yield {"input_ids": ids, "doc_lens": doc_lens, "doc_masked": doc_masked}
-
-    int_list = datasets.Sequence(datasets.Value("int32"))
-    features = datasets.Features({"input_ids": int_list, "doc_lens": int_list, "doc_masked": int_list})
+    features = datasets.Features({"input_ids": INT_LIST, "doc_lens": INT_LIST, "doc_masked": INT_LIST})
     if not bins:
         return datasets.Dataset.from_dict({"input_ids": [], "doc_lens": [], "doc_masked": []}, features=features), stats
-    packed = datasets.Dataset.from_list(list(generate()), features=features)
-    return packed, stats
+    token_views, doc_chunk, doc_start = _token_views(tokenized)
+    masked = _column(tokenized, "masked") if "masked" in tokenized.column_names else None
+    tables = []
+    segments: list[np.ndarray] = []
+    pack_lens: list[int] = []
+    doc_lens: list[list[int]] = []
+    doc_masked: list[list[int]] = []
+
+    schema = features.arrow_schema
+    batch_tokens = 0
+
+    def flush() -> None:
+        offsets = np.zeros(len(pack_lens) + 1, dtype=np.int32)  # a batch stays far below 2**31 tokens
+        np.cumsum(pack_lens, out=offsets[1:])
+        values = pa.array(np.concatenate(segments).astype(np.int32, copy=False))
+        tables.append(pa.table({
+            "input_ids": pa.ListArray.from_arrays(pa.array(offsets), values),
+            "doc_lens": pa.array(doc_lens, type=pa.list_(pa.int32())),
+            "doc_masked": pa.array(doc_masked, type=pa.list_(pa.int32())),
+        }, schema=schema))
+        segments.clear(), pack_lens.clear(), doc_lens.clear(), doc_masked.clear()
+
+    for members in tqdm(bins, desc="packing", mininterval=2):
+        lens, held = [], []
+        for p in members:
+            doc, start, end = pieces[p]
+            d = order[doc]
+            s0 = doc_start[d]
+            segments.append(token_views[doc_chunk[d]][s0 + start : s0 + end])
+            lens.append(end - start)
+            # leading tokens without loss (a prompt) that fall inside this piece
+            held.append(min(max((int(masked[d]) if masked is not None else 0) - start, 0), end - start))
+        pack_lens.append(sum(lens))
+        doc_lens.append(lens)
+        doc_masked.append(held)
+        batch_tokens += pack_lens[-1]
+        if batch_tokens >= TOKENS_PER_BATCH:
+            flush()
+            batch_tokens = 0
+    if pack_lens:
+        flush()
+    table = pa.concat_tables(tables)
+    # named from the input and the settings: datasets would otherwise hash the whole table for it
+    fingerprint = hashlib.sha256(
+        f"{tokenized._fingerprint}|{seq_len}|{policy}|{min_tokens}|{max_tokens}|{seed}|{PACKER_VERSION}".encode()
+    ).hexdigest()[:16]
+    return datasets.Dataset(table, info=datasets.DatasetInfo(features=features), fingerprint=fingerprint), stats
+
+
+TOKENS_PER_BATCH = 1 << 24  # packs are assembled ~16M tokens at a time: bounds the working memory
+
+
+def _column(dataset: datasets.Dataset, name: str) -> np.ndarray:
+    """A scalar column as one numpy array, read from Arrow (indexing a datasets column per row is slow)."""
+    return dataset.data.column(name).to_numpy()
+
+
+def _token_views(tokenized: datasets.Dataset) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
+    """Zero-copy numpy views of the token ids, one per Arrow chunk (memory-mapped when the dataset
+    is on disk), and for each document the chunk it is in and where its tokens start there.
+    `tokenized` has no index mapping (pack_tokenized flattens one first)."""
+    views, chunk_of, start_of = [], [], []
+    for k, chunk in enumerate(tokenized.data.column("input_ids").chunks):
+        offsets = chunk.offsets.to_numpy()
+        views.append(chunk.flatten().to_numpy(zero_copy_only=False))
+        chunk_of.append(np.full(len(chunk), k, dtype=np.int64))
+        start_of.append(offsets[:-1].astype(np.int64) - int(offsets[0]))
+    if not views:
+        return [], np.zeros(0, np.int64), np.zeros(0, np.int64)
+    return views, np.concatenate(chunk_of), np.concatenate(start_of)
 
 
 MANIFEST = "pack_manifest.json"
