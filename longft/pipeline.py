@@ -15,7 +15,7 @@ from .attention.registry import ATTENTION_METHODS
 from .data.sources import check_sources
 from .errors import RecipeError
 from .methods.longlora import quantization_config
-from .models import NAMED_MODELS, check_model_available, resolve_model_path
+from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
 from .recipe.loading import stage_recipes
@@ -77,6 +77,20 @@ def preflight(recipe: Recipe, stages) -> None:
         stage_done(out / name, fingerprint, stage)  # raises on a foreign stage, finished or not
     if stages[-1][1].eval.enabled:
         check_writable(out / "report", "report folder")
+        check_ruler_inputs(stages[-1][1])
+
+
+def check_ruler_inputs(stage: Recipe) -> None:
+    """A run that ends in the RULER suite learns before training, not after it, that the haystack is
+    too short or a task does not fit its shortest length."""
+    ev = stage.eval
+    if "ruler" not in ev.suites:
+        return
+    from .eval.run import ruler_haystack
+
+    window = stage.position.original_max_position_embeddings or stage.data.seq_len
+    lengths = sorted(ev.ruler_lengths) or [window, stage.data.seq_len]
+    ruler_haystack(load_tokenizer(stage.model), ev, lengths)
 
 
 def run_recipe(recipe: Recipe) -> dict:

@@ -77,6 +77,10 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         passkey_lengths=[],
         passkey_depths=[0.5],
         passkey_trials=1,
+        ruler_lengths=[256],  # the shortest length every task's text fits
+        ruler_depths=[0.5],
+        ruler_trials=1,
+        ruler_tasks=["niah_single_1"],
     )
     if d["attention"]["group_size"]:  # a fixed group keeps its share of the shrunk length
         d["attention"]["group_size"] = max(2, seq_len // 4 // 2 * 2)

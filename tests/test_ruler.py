@@ -222,3 +222,15 @@ def test_longft_eval_suite_ruler_writes_tables_heatmaps_and_effective_length(mod
         assert (out / f"ruler_{task}.png").stat().st_size > 0
     printed = capsys.readouterr().out
     assert "ruler@256" in printed and "effective length" in printed
+
+
+def test_a_recipe_asks_for_the_suite_in_its_eval_section(tmp_path):
+    import json
+
+    from longft.cli import main
+
+    out = tmp_path / "run"
+    assert main(["train", "tiny-yarn-4x", "--smoke", "--eval.suites", "[standard, ruler]", "--output_dir", str(out)]) == 0
+    models = json.loads((out / "report" / "report.json").read_text())["models"]
+    assert all("fixed_target_ppl" in m and m["ruler"]["lengths"] == [256] for m in models)
+    assert (out / "report" / "ruler_niah_single_1.png").is_file()

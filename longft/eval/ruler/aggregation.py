@@ -4,14 +4,13 @@ extraction (coded words drawn Zipf-like with alpha 2; name the three most freque
 the whole context: these tasks have no haystack and no depth.
 
 RULER's counts (10 words x 30 against 3) need a few thousand tokens; where they do not fit, the
-number of common words and their count shrink with the length (recorded in each sample), and the
+number of common words (the answers of each sample) and their count shrink with the length, and the
 context fills the length up to one item.
 """
 from __future__ import annotations
 
 import random
 import string
-from collections import Counter
 from dataclasses import dataclass
 
 from ...synthetic.values import ADJECTIVES, NOUNS
@@ -138,7 +137,8 @@ class FrequentWords:
                 raise ValueError(f"{self.name}: length {length} is too short for frequent-words extraction")
             scale *= 0.9
         ids = head + [t for e in encoded for t in e] + tail
-        wrong = [w for w in vocab[self.top :] if w in set(words)][:distractors]
+        present = set(words)
+        wrong = [w for w in vocab[self.top :] if w in present][:distractors]
         wrong += [w for w in vocab[len(counts):]][: distractors - len(wrong)]
         return Sample(
             task=self.name, length=length, depth=None, input_ids=ids, answers=answers, continuations=continuations,
