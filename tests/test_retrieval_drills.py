@@ -34,3 +34,18 @@ def test_drills_read_the_training_split_only():
 def test_bad_document_counts_are_refused(count):
     with pytest.raises(RecipeError, match=r"data.sources\[0\].documents"):
         validate_source({"type": "retrieval_drills", "documents": count}, "data.sources[0]")
+
+
+def test_drills_are_the_same_in_every_process():
+    """The packed-data cache is keyed by the seed, not the text: string hashing (which changes from
+    one interpreter to the next) must not decide the order of names in a drill."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import hashlib; from longft.data.sources import load_source; "
+            "print(hashlib.sha256(repr(list(load_source({'type': 'retrieval_drills', 'documents': 100})['text']))"
+            ".encode()).hexdigest())")
+    digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                              env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
+    assert len(digests) == 1

@@ -54,8 +54,9 @@ def code_prompt(tokenizer, filler_lines: list[list[int]], length: int, depth: fl
 
 
 def filler_lines_from(docs_text: list[str], tokenizer) -> list[list[int]]:
+    """Each non-blank line of the texts, with its newline, as token ids (the code haystacks)."""
     lines = [line + "\n" for text in docs_text for line in text.splitlines() if line.strip()]
-    encoded = tokenizer(lines, add_special_tokens=False)["input_ids"]
+    encoded = tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
     return [ids for ids in encoded if ids]
 
 

@@ -63,8 +63,9 @@ def check_ruler_lengths(checkpoint, base, ev, window, position, target) -> list[
 
     config = AutoConfig.from_pretrained(str(checkpoint))
     lengths = ruler_lengths(ev, window or (None if ev.ruler_lengths else original_window(config, position)), target)
-    for path in [checkpoint] + ([base] if base is not None else []):
-        check_lengths(AutoConfig.from_pretrained(str(path)), lengths, str(path))
+    check_lengths(config, lengths, str(checkpoint))
+    if base is not None:
+        check_lengths(AutoConfig.from_pretrained(str(base)), lengths, str(base))
     return lengths
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import random
 
-from .values import ADJECTIVES, KINDS, NOUNS, distinct_values, literal
+from .values import ADJECTIVES, KINDS, NOUNS, distinct, distinct_values, literal
 
 TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
 NAMES = ("{adj}_{noun}", "{noun}_id", "{noun}_key", "secret_{noun}", "{adj}_{noun}_code", "{noun}_token")
@@ -25,15 +25,11 @@ def _needles(rng: random.Random, count: int) -> list[tuple[str, str]]:
     kind = rng.choice(KINDS)
     values = distinct_values(kind, rng, count)
     if rng.random() < 0.5:  # plain assignments
-        names = set()
-        while len(names) < count:
-            names.add(_name(rng, rng.choice(NAMES), kind).replace("-", "_"))
+        names = distinct(lambda: _name(rng, rng.choice(NAMES), kind).replace("-", "_"), count)
         prefixes = [f"{name} = " for name in names]
     else:  # entries of one table, keyed by adjective-noun words
         table = _name(rng, rng.choice(TABLES), kind)
-        keys = set()
-        while len(keys) < count:
-            keys.add(f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}")
+        keys = distinct(lambda: f"{rng.choice(ADJECTIVES)}-{rng.choice(NOUNS)}", count)
         prefixes = [f'{table}["{key}"] = ' for key in keys]
     return [(f"{p}{literal(kind, v)}\n", f"{p}{literal(kind, v)}\n") for p, v in zip(prefixes, values)]
 

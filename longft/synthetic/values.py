@@ -59,11 +59,16 @@ def literal(kind: str, answer: str) -> str:
     return answer if kind == "numbers" else f'"{answer}"'
 
 
-def distinct_values(kind: str, rng: random.Random, count: int, exclude=()) -> list[str]:
+def distinct(draw, count: int, exclude=()) -> list:
+    """`count` draws of `draw()` that differ from each other and from `exclude`, in draw order."""
     seen, out = set(exclude), []
     while len(out) < count:
-        value = value_of(kind, rng)
+        value = draw()
         if value not in seen:
             seen.add(value)
             out.append(value)
     return out
+
+
+def distinct_values(kind: str, rng: random.Random, count: int, exclude=()) -> list[str]:
+    return distinct(lambda: value_of(kind, rng), count, exclude)

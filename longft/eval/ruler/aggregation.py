@@ -13,7 +13,7 @@ import random
 import string
 from dataclasses import dataclass
 
-from ...synthetic.values import ADJECTIVES, NOUNS
+from ...synthetic.values import ADJECTIVES, NOUNS, distinct
 from .sample import Sample, bos, encode
 from .templates import Template
 
@@ -25,10 +25,7 @@ def _word_pool(rng: random.Random, count: int) -> list[str]:
     """`count` distinct words: single words first, then adjective-noun compounds when more are needed."""
     pool = list(WORDS)
     rng.shuffle(pool)
-    while len(pool) < count:
-        compound = rng.choice(ADJECTIVES) + rng.choice(NOUNS)
-        if compound not in pool:
-            pool.append(compound)
+    pool += distinct(lambda: rng.choice(ADJECTIVES) + rng.choice(NOUNS), count - len(pool), exclude=pool)
     return pool[:count]
 
 
@@ -88,12 +85,7 @@ class CommonWords:
 
 
 def _coded_words(rng: random.Random, count: int) -> list[str]:
-    out: list[str] = []
-    while len(out) < count:
-        w = "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 6)))
-        if w not in out:
-            out.append(w)
-    return out
+    return distinct(lambda: "".join(rng.choices(string.ascii_lowercase, k=rng.randint(3, 6))), count)
 
 
 @dataclass(frozen=True)

@@ -9,15 +9,14 @@ from __future__ import annotations
 import random
 
 from ...errors import RecipeError
+from ..passkey import filler_lines_from
 
 NOISE = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 
 
 class Haystack:
     def __init__(self, tokenizer, texts: list[str], source_label: str = "eval.sources"):
-        lines = [line + "\n" for text in texts for line in text.splitlines() if line.strip()]
-        encoded = tokenizer(lines, add_special_tokens=False)["input_ids"] if lines else []
-        self.tokens = [t for ids in encoded for t in ids]
+        self.tokens = [t for ids in filler_lines_from(texts, tokenizer) for t in ids]
         self.noise = tokenizer(NOISE, add_special_tokens=False)["input_ids"]
         self.tokenizer = tokenizer
         self.source_label = source_label

@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-from ...synthetic.values import distinct_values, word
+from ...synthetic.values import distinct, distinct_values, word
 from .sample import Sample, assemble, encode
 from .templates import Template, render_value
 
@@ -31,11 +31,7 @@ class Niah:
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth: float, rng: random.Random,
                  distractors: int) -> Sample:
-        keys: list[str] = []
-        while len(keys) < max(self.keys, self.queries):
-            k = word(rng)
-            if k not in keys:
-                keys.append(k)
+        keys = distinct(lambda: word(rng), max(self.keys, self.queries))
         asked = keys[: self.queries]
         all_values = distinct_values(self.kind, rng, self.queries * self.values + len(keys) - len(asked))
         pairs = [(k, all_values[i * self.values + j]) for i, k in enumerate(asked) for j in range(self.values)]

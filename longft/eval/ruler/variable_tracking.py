@@ -9,17 +9,15 @@ import random
 import string
 from dataclasses import dataclass
 
+from ...synthetic.values import distinct
 from .sample import Sample, assemble, encode
 from .templates import Template
 
 
 def _variables(rng: random.Random, count: int, taken: set[str]) -> list[str]:
-    out = []
-    while len(out) < count:
-        name = "".join(rng.choices(string.ascii_uppercase, k=5))
-        if name not in taken:
-            taken.add(name)
-            out.append(name)
+    """`count` fresh five-letter names, none in `taken` (which gains them)."""
+    out = distinct(lambda: "".join(rng.choices(string.ascii_uppercase, k=5)), count, taken)
+    taken.update(out)
     return out
 
 
@@ -34,11 +32,7 @@ class VariableTracking:
     def generate(self, tokenizer, haystack, template: Template, length: int, depth: float, rng: random.Random,
                  distractors: int) -> Sample:
         taken: set[str] = set()
-        values = []
-        while len(values) < self.chains:
-            v = str(rng.randint(10000, 99999))
-            if v not in values:
-                values.append(v)
+        values = distinct(lambda: str(rng.randint(10000, 99999)), self.chains)
         chains = [_variables(rng, self.hops + 1, taken) for _ in values]
         statements = [
             [encode(tokenizer, template.vt_first.format(var=chain[0], value=value))]
