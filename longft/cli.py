@@ -61,7 +61,8 @@ def cmd_pack(argv: list[str]) -> int:
 
     recipe = _recipe_args(argv)
     for name, stage, _ in planned_stages(recipe):
-        check_sources(stage.data.sources, max_undecodable_fraction=stage.data.max_undecodable_fraction)
+        sources, where = stage.data.all_sources()
+        check_sources(sources, where, max_undecodable_fraction=stage.data.max_undecodable_fraction)
         tokenizer = load_tokenizer(stage.model)
         packed, stats, path = prepare_packed(stage.data, tokenizer)
         first = packed[0]

@@ -35,6 +35,26 @@ def smoke_window(recipes: list[Recipe]) -> int:
     return max(16, min(64, int(256 // max(extension_ratio(r) for r in recipes))))
 
 
+SMOKE_SOURCE = {"type": "testbed", "split": "train", "max_files": 40}
+
+
+def smoke_mix(mix: dict, seq_len: int, smoke_seq_len: int) -> dict:
+    """A weighted mix's stand-in: its names, weights and split on the smoke source, with its
+    length thresholds scaled to the smoke pack length and a small budget."""
+    def scaled(tokens: int) -> int:
+        return max(1, min(smoke_seq_len, round(tokens * smoke_seq_len / seq_len)))
+
+    out = {**mix, "tokens": 20_000, "sources": []}
+    for entry in mix["sources"]:
+        entry = {**entry, "source": dict(SMOKE_SOURCE), "min_tokens": 1, "max_tokens": None}
+        if entry.get("upsample"):
+            entry["upsample"] = {**entry["upsample"], "min_tokens": scaled(entry["upsample"]["min_tokens"])}
+        out["sources"].append(entry)
+    if mix.get("long_short"):
+        out["long_short"] = {**mix["long_short"], "long_min_tokens": scaled(mix["long_short"]["long_min_tokens"])}
+    return out
+
+
 def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = None) -> Recipe:
     d = recipe.to_dict()
     window = window or smoke_window([recipe])
@@ -50,8 +70,11 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         )
     if d["position"]["original_max_position_embeddings"] or d["position"]["method"] != "none":
         d["position"]["original_max_position_embeddings"] = window
+    if d["data"]["mix"] is not None:  # the same mix path, drawing from a slice of the testbed corpus
+        d["data"]["mix"] = smoke_mix(d["data"]["mix"], d["data"]["seq_len"], seq_len)
+    else:
+        d["data"]["sources"] = [SMOKE_SOURCE]
     d["data"].update(
-        sources=[{"type": "testbed", "split": "train", "max_files": 40}],
         seq_len=seq_len,
         min_doc_tokens=2,
         max_train_tokens=30_000,

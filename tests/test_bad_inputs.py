@@ -30,6 +30,12 @@ def data(kind, path, **extra):
     return ["--data.sources", json.dumps([{"type": kind, "path": path, **extra}])]
 
 
+def MIX(weights=(1.0,), source=None, **extra) -> bytes:
+    """A weighted data mix file of sources named a, b, ..."""
+    entries = [{"name": "ab"[i], "weight": w, "source": source or {"type": "testbed"}} for i, w in enumerate(weights)]
+    return json.dumps({"sources": entries, **extra}).encode()
+
+
 # id -> (files to create under the user folder U, argv with {U} and {CKPT} filled in, words the error line must hold)
 CASES = {
     # recipe
@@ -87,6 +93,18 @@ CASES = {
     "eval-ruler-task-too-long": ({}, ["eval", "{CKPT}", "--suite", "ruler", "--lengths", "192", "--tasks", "niah_multiquery",
                                       "--eval.ruler_template", "ruler", "--out", "{U}/r"],
                                  ["192", "niah_multiquery", "eval.ruler_tasks"]),
+    # data mixes (data/*.yaml, or inline)
+    "mix-unknown-name": ({}, [*SMOKE, "--data.mix", "stdlib-long-shrot"], ["'stdlib-long-shrot'", "stdlib-long-short"]),
+    "mix-weights-sum": ({"m.yaml": MIX(weights=(0.5, 0.3))}, [*SMOKE, "--data.mix", "{U}/m.yaml"],
+                        ["weights sum to 0.8", "a=0.5", "must sum to 1"]),
+    "mix-unknown-source": ({"m.yaml": MIX(source={"type": "jsonl_file"})}, [*SMOKE, "--data.mix", "{U}/m.yaml"],
+                           ["'jsonl_file'", "jsonl"]),
+    "mix-threshold-past-pack": ({"m.yaml": MIX(long_short={"long_fraction": 0.6, "long_min_tokens": 4096})},
+                                ["train", "tiny-yarn-4x", "--data.mix", "{U}/m.yaml"],
+                                ["long_min_tokens = 4096", "data.seq_len = 1024"]),
+    "mix-missing-data-file": ({}, [*SMOKE, "--data.mix", json.dumps({"name": "m", "sources": [
+        {"name": "a", "weight": 1.0, "source": {"type": "jsonl", "path": "{U}/none.jsonl"}}]})],
+                              ["none.jsonl", "does not exist"]),
     # data
     "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),
     "data-binary-in-text-dir": ({"d/a.txt": b"hello\n", "d/b.txt": b"\x7fELF\x00\x01\x02"},

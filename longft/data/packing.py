@@ -228,13 +228,16 @@ def _file_sizes(folder: Path) -> dict[str, int]:
     return {str(p.relative_to(folder)): p.stat().st_size for p in sorted(folder.rglob("*")) if p.is_file() and p.name != MANIFEST}
 
 
-def save_packed(packed: datasets.Dataset, stats: PackStats, out: Path) -> None:
+def save_packed(packed: datasets.Dataset, stats: PackStats, out: Path, write_extra=None) -> None:
     """Write next to the destination, then rename: a crash never leaves a half-written cache.
-    A manifest of file sizes, written last, lets a later load tell a damaged cache apart."""
+    A manifest of file sizes, written last, lets a later load tell a damaged cache apart.
+    `write_extra(folder)` adds files of its own (a plot) inside the same rename."""
     tmp = out.with_name(out.name + ".tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     packed.save_to_disk(str(tmp))
     (tmp / "pack_stats.json").write_text(json.dumps(asdict(stats), indent=2))
+    if write_extra is not None:
+        write_extra(tmp)
     (tmp / MANIFEST).write_text(json.dumps(_file_sizes(tmp), indent=2))
     if out.exists():
         shutil.rmtree(out)

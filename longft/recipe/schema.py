@@ -123,6 +123,9 @@ class AdapterConfig:
 @dataclass
 class DataConfig:
     sources: list = field(default_factory=lambda: [{"type": "testbed", "split": "train"}])
+    # A weighted data mix (data/*.yaml, named in a recipe as `mix: NAME`; loading puts its whole
+    # definition here, and a flat mix's sources into `sources`). It replaces `sources`.
+    mix: dict | None = None
     seq_len: int = 1024
     split_policy: str = "chunk"  # documents longer than seq_len: chunk | truncate | drop
     min_doc_tokens: int = 2  # shorter documents are dropped (and counted)
@@ -141,10 +144,21 @@ class DataConfig:
         if self.max_train_tokens is not None:
             _positive("data.max_train_tokens", self.max_train_tokens)
         _number_in("data.max_undecodable_fraction", self.max_undecodable_fraction, 0, 1)
+        if self.mix is not None:
+            from ..data.mix.definition import parse_mix
+
+            parse_mix(self.mix, self.seq_len)
+            return
         if not self.sources:
-            raise RecipeError("data.sources is empty: list at least one source, e.g. [{type: testbed}]")
+            raise RecipeError("data.sources is empty: list at least one source, e.g. [{type: testbed}], or name a data.mix")
         for i, source in enumerate(self.sources):
             validate_source(source, f"data.sources[{i}]")
+
+    def all_sources(self) -> tuple[list[dict], str]:
+        """Every source this data section reads, and where the recipe lists them."""
+        if self.mix is not None:
+            return [entry["source"] for entry in self.mix["sources"]], f"data.mix ({self.mix.get('name')!r}) sources"
+        return self.sources, "data.sources"
 
 
 @dataclass

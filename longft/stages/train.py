@@ -13,7 +13,7 @@ def describe(stage) -> str:
 
 
 def sources(stage) -> list[tuple[list, str]]:
-    return [(stage.data.sources, "data.sources")]
+    return [stage.data.all_sources()]
 
 
 def preflight(name: str, stage, earlier: list) -> None:

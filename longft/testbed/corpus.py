@@ -39,8 +39,28 @@ def stdlib_files() -> tuple[tuple[str, Path], ...]:
     return tuple(out)
 
 
-def corpus_files(split: str, max_files: int | None = None) -> list[Path]:
-    files = [p for rel, p in stdlib_files() if split_of(rel) == split]
+TOPLEVEL = "toplevel"  # the package name given to the single-file modules at the library's root
+
+
+def package_of(relpath: str) -> str:
+    return relpath.split("/", 1)[0] if "/" in relpath else TOPLEVEL
+
+
+@lru_cache(maxsize=1)
+def package_names() -> tuple[str, ...]:
+    return tuple(sorted({package_of(rel) for rel, _ in stdlib_files()}))
+
+
+def corpus_files(split: str, max_files: int | None = None, packages: list[str] | None = None,
+                 exclude_packages: list[str] | None = None) -> list[Path]:
+    keep = set(packages) if packages else None
+    leave = set(exclude_packages or ())
+
+    def wanted(rel: str) -> bool:
+        package = package_of(rel)
+        return (keep is None or package in keep) and package not in leave
+
+    files = [p for rel, p in stdlib_files() if split_of(rel) == split and wanted(rel)]
     return files[:max_files] if max_files else files
 
 

@@ -1,0 +1,71 @@
+"""A weighted mix, end to end: load and tokenize each source (datasets, memory-mapped where the
+source is on disk), cut the documents as the packer's split policy would, plan the copies of the
+pieces from their lengths alone, and write the chosen pieces, shuffled, as one dataset the packer
+takes as it is."""
+from __future__ import annotations
+
+import datasets
+import numpy as np
+
+from ..packing import split_documents
+from ..sources import load_source
+from ..tokenizing import tokenize_documents
+from .definition import Mix
+from .report import build_report
+from .sampling import plan_cells
+
+
+def lengths_of(tokenized: datasets.Dataset) -> np.ndarray:
+    if tokenized._indices is None:  # read the Arrow column, not row by row
+        return tokenized.data.column("length").to_numpy().astype(np.int64)
+    return np.asarray(tokenized["length"], dtype=np.int64)
+
+
+def pieces_of(lengths: np.ndarray, seq_len: int, split_policy: str, min_tokens: int) -> np.ndarray:
+    """(document, start, end) rows, as the packer cuts documents."""
+    pieces, _ = split_documents(lengths.tolist(), seq_len, split_policy, min_tokens)
+    return np.array(pieces, dtype=np.int64).reshape(-1, 3)
+
+
+def sample_mix(mix: Mix, tokenizer, seq_len: int, split_policy: str, min_tokens: int, num_proc: int = 1,
+               log=print) -> tuple[datasets.Dataset, dict]:
+    tokenized, pieces = [], []
+    for k, ms in enumerate(mix.sources, 1):
+        log(f"[mix] source {k}/{len(mix.sources)} {ms.name!r}: loading and tokenizing", flush=True)
+        tokenized.append(tokenize_documents(load_source(ms.source), tokenizer, num_proc))
+        pieces.append(pieces_of(lengths_of(tokenized[-1]), seq_len, split_policy, min_tokens))
+    doc_lengths = [lengths_of(t) for t in tokenized]
+    piece_lengths = [p[:, 2] - p[:, 1] for p in pieces]
+    piece_doc_lengths = [docs[p[:, 0]] for docs, p in zip(doc_lengths, pieces)]
+    cells = plan_cells(mix, piece_lengths, piece_doc_lengths)
+    log(f"[mix] drew {sum(int(c.copies.sum()) for c in cells):,} pieces; writing them in a seeded order", flush=True)
+
+    doc_offsets = np.cumsum([0] + [len(t) for t in tokenized])
+    source_index = {ms.name: i for i, ms in enumerate(mix.sources)}
+    chosen = [np.zeros((0, 3), dtype=np.int64)]
+    for c in cells:
+        i = source_index[c.source]
+        rows = pieces[i][np.repeat(c.pieces, c.copies)]
+        chosen.append(rows + np.array([doc_offsets[i], 0, 0]))
+    chosen = np.concatenate(chosen)
+    chosen = chosen[np.random.default_rng(mix.seed).permutation(len(chosen))]
+    mixed = cut_pieces(datasets.concatenate_datasets(tokenized), chosen, num_proc)
+    return mixed, build_report(mix, piece_lengths, piece_doc_lengths, cells)
+
+
+def cut_pieces(tokenized: datasets.Dataset, chosen: np.ndarray, num_proc: int) -> datasets.Dataset:
+    """Rows (document, start, end) -> a tokenized dataset of those slices, in that order."""
+    starts, ends = chosen[:, 1], chosen[:, 2]
+
+    def cut(batch, rows):
+        out = {"input_ids": [], "length": [], "masked": []}
+        for ids, masked, row in zip(batch["input_ids"], batch["masked"], rows):
+            s, e = int(starts[row]), int(ends[row])
+            out["input_ids"].append(ids[s:e])
+            out["length"].append(e - s)
+            out["masked"].append(min(max(masked - s, 0), e - s))
+        return out
+
+    selected = tokenized.select(chosen[:, 0])
+    return selected.map(cut, with_indices=True, batched=True, batch_size=256, desc="cutting the mix's pieces",
+                        num_proc=num_proc if num_proc > 1 and len(selected) > 1024 else None)
