@@ -4,8 +4,10 @@
 
 Each row fine-tunes the same testbed base with the embedded default's YaRN x4 recipe, the same
 steps, tokens per step and token budget; only the data differs: the flat corpus (data/testbed.yaml,
-files in path order), the ProLong-style long/short mix (data/stdlib-long-short.yaml) and the
-per-source upsampled mix (data/stdlib-upsampled.yaml). All are scored by longft's one evaluation
+files in path order up to the budget), the library's parts at fixed shares with documents drawn at
+random (data/stdlib-parts.yaml, the control for the two length policies), the ProLong-style
+long/short mix (data/stdlib-long-short.yaml) and the per-source upsampled mix
+(data/stdlib-upsampled.yaml). All are scored by longft's one evaluation
 path on the same held-out documents (perplexity at L..4L, passkey) and written as a table, a JSON
 report and a plot. Runs are resumable (finished stages skip).
 """
@@ -15,11 +17,12 @@ import argparse
 import time
 from pathlib import Path
 
-# (label, recipe, overrides)
+# (label, output folder, recipe, overrides)
 ROWS = [
-    ("flat corpus (data/testbed)", "tiny-yarn-4x", {}),
-    ("long/short 60/40 (data/stdlib-long-short)", "tiny-yarn-4x-mix", {}),
-    ("upsampled x3 (data/stdlib-upsampled)", "tiny-yarn-4x", {"data": {"mix": "stdlib-upsampled"}}),
+    ("flat corpus (data/testbed)", "flat", "tiny-yarn-4x", {}),
+    ("parts, fixed shares (data/stdlib-parts)", "parts", "tiny-yarn-4x", {"data": {"mix": "stdlib-parts"}}),
+    ("long/short 60/40 (data/stdlib-long-short)", "long-short", "tiny-yarn-4x-mix", {}),
+    ("upsampled x3 (data/stdlib-upsampled)", "upsampled", "tiny-yarn-4x", {"data": {"mix": "stdlib-upsampled"}}),
 ]
 
 
@@ -52,9 +55,9 @@ def main() -> None:
     base = NAMED_MODELS["testbed"]()
     tokenizer = AutoTokenizer.from_pretrained(str(base))
     finals = {}
-    for i, (label, name, overrides) in enumerate(ROWS, 1):
+    for i, (label, folder, name, overrides) in enumerate(ROWS, 1):
         print(f"[data-mix] training {i}/{len(ROWS)}: {label}", flush=True)
-        recipe = load_recipe(name, deep_merge(overrides, {"eval": {"enabled": False}, "output_dir": str(out / f"row{i}")}))
+        recipe = load_recipe(name, deep_merge(overrides, {"eval": {"enabled": False}, "output_dir": str(out / folder)}))
         t0 = time.time()
         result = run_recipe(recipe)
         share = long_share(cache_home() / "packed" / packed_cache_key(recipe.data, tokenizer), recipe.data.seq_len)
@@ -68,7 +71,7 @@ def main() -> None:
         result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
         result.update(train_seconds=round(seconds, 1), long_token_share=round(share, 3))
         results.append(result)
-    table = write_report(results, window, target, out / "report", extra={"rows": [r[:2] for r in ROWS]})
+    table = write_report(results, window, target, out / "report", extra={"rows": {label: [name, overrides] for label, _, name, overrides in ROWS}})
     print(f"\n[data-mix] held-out perplexity by context length (window {window}); {time.time() - started:.0f}s\n{table}")
     print("\nshare of trained tokens in documents that fill a whole pack: "
           + ", ".join(f"{label}: {share:.0%}" for label, (_, _, share) in finals.items()))
