@@ -44,6 +44,7 @@ BAD_OVERRIDES = [
     (["--data.sources", "[{type: jsonl}]"], "needs a 'path'", "jsonl"),
     (["--eval.passkey_depths", "[0.5, 1.5]"], "1.5", "[0, 1]"),
     (["--train.gradient_checkpointing", "maybe"], "train.gradient_checkpointing = 'maybe'", "true or false"),
+    (["--train.loss_chunk_tokens", "0"], "train.loss_chunk_tokens = 0", ">= 1"),
     (["--stages", "[{position: {factor: 8}}]"], "stages[0]", "'name'"),
 ]
 

@@ -18,8 +18,9 @@ from ..positions.schemes import POSITION_SCHEMES, document_positions
 
 class PackedCollator:
     def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document",
-                 scheme_params: dict | None = None, scheme_length: int | None = None):
+                 scheme_params: dict | None = None, scheme_length: int | None = None, model_inputs: dict | None = None):
         self.seq_len = seq_len
+        self.model_inputs = dict(model_inputs or {})  # fixed switches for the model's forward (the loss's)
         self.pad_token_id = pad_token_id
         self.positions = POSITION_SCHEMES[position_scheme].make(scheme_params or {}, seq_len, scheme_length or seq_len)
         self.step = 0  # batches made so far (schemes that progress batch by batch read it)
@@ -57,6 +58,7 @@ class PackedCollator:
             "max_length_q": longest,
             "max_length_k": longest,
             "use_cache": False,
+            **self.model_inputs,
         }
 
 

@@ -181,6 +181,9 @@ class TrainConfig:
     report_to: list = field(default_factory=lambda: ["none"])
     deepspeed: str | None = None  # path to a DeepSpeed JSON config (or use accelerate_configs/)
     torch_compile: bool = False
+    # Cross-entropy from the hidden states this many scored tokens at a time, so the full logits
+    # (sequence x vocabulary) never exist; null: transformers' own loss over the full logits.
+    loss_chunk_tokens: int | None = None
 
     def validate(self) -> None:
         _positive("train.max_steps", self.max_steps)
@@ -197,6 +200,8 @@ class TrainConfig:
         if self.warmup_steps < 0:
             raise RecipeError(f"train.warmup_steps = {self.warmup_steps}: must be >= 0")
         _choice("train.precision", self.precision, PRECISIONS)
+        if self.loss_chunk_tokens is not None:
+            _positive("train.loss_chunk_tokens", self.loss_chunk_tokens)
         valid_schedulers = ("constant", "constant_with_warmup", "linear", "cosine")
         _choice("train.lr_scheduler", self.lr_scheduler, valid_schedulers)
 

@@ -13,6 +13,7 @@ from ..models import model_dtype
 from ..outputs import atomic_write_json
 from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
+from .loss import ChunkedCausalLMLoss
 
 
 def broadcast_choice(value):
@@ -72,12 +73,14 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         hidden=cfg.hidden_size,
         seq_len=recipe.data.seq_len,
     )
+    loss = ChunkedCausalLMLoss(model, recipe.train.loss_chunk_tokens) if recipe.train.loss_chunk_tokens else None
     collator = PackedCollator(
         recipe.data.seq_len,
         tokenizer.pad_token_id,
         recipe.position.scheme,
         recipe.position.scheme_params,
         recipe.position.covered_length(recipe.data.seq_len),
+        model_inputs=loss.model_inputs if loss else None,
     )
     trainer = Trainer(
         model=model,
@@ -85,6 +88,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         train_dataset=packed,
         data_collator=collator,
         processing_class=tokenizer,
+        compute_loss_func=loss,
         callbacks=[throughput, CollatorProgressCallback(collator, recipe.train.grad_accum), *callbacks],
     )
     resume = resumable_checkpoint(checkpoint_dir) if trainer.is_world_process_zero() else None

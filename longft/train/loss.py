@@ -1,0 +1,70 @@
+"""Causal-LM loss without the full logits: the cross-entropy of the scored tokens, computed a
+chunk of tokens at a time from the last hidden state and the output head.
+
+At 128k tokens and a 128k vocabulary the logits alone are ~34 GB in bf16 (twice that in the
+float32 the loss is taken in), more than the rest of a training step. Here the model runs with
+`logits_to_keep=1` and `output_hidden_states=True` (transformers' own switches: only the last
+position's logits, and the final-norm hidden states), and the loss walks the tokens that carry a
+label in chunks; each chunk's logits are recomputed in the backward pass (activation
+checkpointing), so at most one chunk of logits exists at a time. The value is transformers'
+ForCausalLMLoss: labels shifted left, float32, summed and divided by `num_items_in_batch`
+(the tokens of the whole accumulated batch) when the Trainer gives it, else averaged.
+"""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.utils.checkpoint import checkpoint
+
+from ..errors import RecipeError
+
+IGNORE = -100
+# Config fields of models whose logits are not the output head's alone (a soft cap, a scale):
+# the chunked loss would leave that step out, so such models are refused.
+LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head, chunk_tokens: int,
+                          num_items_in_batch=None) -> torch.Tensor:
+    targets = F.pad(labels, (0, 1), value=IGNORE)[..., 1:].reshape(-1)
+    scored = (targets != IGNORE).nonzero().squeeze(1)
+    states = hidden.reshape(-1, hidden.size(-1)).index_select(0, scored)
+    targets = targets.index_select(0, scored)
+    if len(targets) == 0:  # nothing scored in this batch: a zero that still reaches every parameter
+        return hidden.sum() * 0.0
+
+    def chunk_loss(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(head(h).float(), t, reduction="sum")
+
+    total = torch.zeros((), dtype=torch.float32, device=hidden.device)
+    for start in range(0, len(targets), chunk_tokens):
+        end = start + chunk_tokens
+        total = total + checkpoint(chunk_loss, states[start:end], targets[start:end], use_reentrant=False)
+    if num_items_in_batch is None:
+        return total / len(targets)
+    if torch.is_tensor(num_items_in_batch):
+        num_items_in_batch = num_items_in_batch.to(total.device)
+    return total / num_items_in_batch
+
+
+class ChunkedCausalLMLoss:
+    """transformers Trainer's `compute_loss_func`; `model_inputs` go into every training batch."""
+
+    model_inputs = {"logits_to_keep": 1, "output_hidden_states": True}
+
+    def __init__(self, model, chunk_tokens: int):
+        check_supported(model.config)
+        self.head = model.get_output_embeddings()
+        self.chunk_tokens = chunk_tokens
+
+    def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
+        return chunked_cross_entropy(outputs.hidden_states[-1], labels, self.head, self.chunk_tokens, num_items_in_batch)
+
+
+def check_supported(config) -> None:
+    transforms = [name for name in LOGIT_TRANSFORMS if getattr(config, name, None) not in (None, 1, 1.0)]
+    if transforms:
+        raise RecipeError(
+            f"train.loss_chunk_tokens: model type {config.model_type!r} transforms its logits after the output head "
+            f"({', '.join(transforms)}), which the chunked loss does not repeat; set train.loss_chunk_tokens: null"
+        )
