@@ -29,12 +29,12 @@ def pieces_of(lengths: np.ndarray, seq_len: int, split_policy: str, min_tokens: 
 
 def sample_mix(mix: Mix, tokenizer, seq_len: int, split_policy: str, min_tokens: int, num_proc: int = 1,
                log=print) -> tuple[datasets.Dataset, dict]:
-    tokenized, pieces = [], []
+    tokenized, doc_lengths, pieces = [], [], []
     for k, ms in enumerate(mix.sources, 1):
         log(f"[mix] source {k}/{len(mix.sources)} {ms.name!r}: loading and tokenizing", flush=True)
         tokenized.append(tokenize_documents(load_source(ms.source), tokenizer, num_proc))
-        pieces.append(pieces_of(lengths_of(tokenized[-1]), seq_len, split_policy, min_tokens))
-    doc_lengths = [lengths_of(t) for t in tokenized]
+        doc_lengths.append(lengths_of(tokenized[-1]))
+        pieces.append(pieces_of(doc_lengths[-1], seq_len, split_policy, min_tokens))
     piece_lengths = [p[:, 2] - p[:, 1] for p in pieces]
     piece_doc_lengths = [docs[p[:, 0]] for docs, p in zip(doc_lengths, pieces)]
     cells = plan_cells(mix, piece_lengths, piece_doc_lengths)

@@ -26,7 +26,7 @@ run's saved recipe records the mix it trained on and its fingerprint changes wit
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -68,9 +68,6 @@ class Mix:
     tokens: int | None = None
     seed: int = 0
     long_short: LongShort | None = None
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def mix_names() -> list[str]:
