@@ -26,3 +26,42 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     assert (tmp_path / "run" / "main" / "final" / "model.safetensors").is_file()
     assert (tmp_path / "run" / "report" / "report.json").is_file()
     assert done.stdout.count("Held-out evaluation") == 1  # only the main process evaluates
+
+
+HARNESS = ROOT / "tests" / "kill_harness.py"
+RESUME_ARGS = ["train", "tiny-pi-4x", "--smoke", "--train.max_steps", "4", "--train.save_steps", "2",
+               "--eval.enabled", "false"]
+
+
+def launch_two(run: Path, port: int, kill_at: str | None = None) -> subprocess.CompletedProcess:
+    accelerate = Path(sys.executable).parent / "accelerate"
+    target = [str(HARNESS), kill_at] if kill_at else ["-m", "longft"]
+    cmd = [str(accelerate), "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_gloo.yaml"),
+           "--main_process_port", str(port), *target, *RESUME_ARGS, "--output_dir", str(run)]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_two_process_run_killed_mid_stage_resumes_to_the_same_weights(tmp_path):
+    """Both ranks SIGKILLed after optimizer step 3 of 4 (checkpoint-2 on disk); the relaunch resumes
+    from it and ends bit-identical to an uninterrupted two-process run."""
+    import torch
+    from safetensors.torch import load_file
+
+    whole = launch_two(tmp_path / "whole", 29541)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = launch_two(tmp_path / "run", 29542, kill_at="step:3")
+    assert killed.returncode != 0
+    assert not (tmp_path / "run" / "main" / "final").exists()
+    assert (tmp_path / "run" / "main" / "checkpoints" / "checkpoint-2").is_dir()
+    assert not (tmp_path / "run" / "main" / "checkpoints" / "checkpoint-4").exists()
+    resumed = launch_two(tmp_path / "run", 29543)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert "resuming from" in resumed.stdout and "checkpoint-2" in resumed.stdout
+    a = load_file(str(tmp_path / "whole" / "main" / "final" / "model.safetensors"))
+    b = load_file(str(tmp_path / "run" / "main" / "final" / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    s_whole = json.loads((tmp_path / "whole" / "main" / "train_summary.json").read_text())
+    s_run = json.loads((tmp_path / "run" / "main" / "train_summary.json").read_text())
+    assert s_whole["world_size"] == s_run["world_size"] == 2 and s_run["steps"] == 4
+    assert s_run["train_loss"] == s_whole["train_loss"]
