@@ -1,0 +1,44 @@
+"""slurm/multinode.sbatch under a faked SLURM on one machine: `srun` starts one task per "node"
+with its own SLURM_NODEID (tests/fake_slurm), and each task's accelerate launch must take its
+machine rank from its own task (expanded per task, not once at submission) for the two nodes to
+meet; the run trains with world size 2 and writes one set of files."""
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+pytestmark = pytest.mark.smoke
+
+
+def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path):
+    env = {
+        **os.environ,
+        "PATH": f"{ROOT / 'tests' / 'fake_slurm'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "SLURM_NNODES": "2",
+        "SLURM_JOB_NODELIST": "node[1-2]",
+        "SLURM_GPUS_ON_NODE": "1",  # one process per node
+        "SLURM_NODEID": "0",  # what a submission-time expansion would give every task
+        "ACCELERATE_CONFIG": "accelerate_configs/cpu_gloo.yaml",
+        "MASTER_PORT": "29571",
+    }
+    cmd = ["bash", "slurm/multinode.sbatch", "tiny-longlora", "--smoke", "--output_dir", str(tmp_path / "run")]
+    job = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           start_new_session=True)
+    try:
+        out, _ = job.communicate(timeout=240)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        out, _ = job.communicate()
+        pytest.fail("the two nodes never met (each task's machine rank must come from its own SLURM_NODEID):\n"
+                    + out[-3000:])
+    assert job.returncode == 0, out[-3000:]
+    summary = json.loads((tmp_path / "run" / "main" / "train_summary.json").read_text())
+    assert summary["world_size"] == 2 and summary["steps"] == 2
+    assert (tmp_path / "run" / "main" / "final" / "model.safetensors").is_file()
+    assert out.count("Held-out evaluation") == 1  # one main process across the nodes
