@@ -48,10 +48,7 @@ def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
         raise RecipeError(f"recipe {path} is not valid YAML{where}: {problem}; a recipe is a mapping of sections") from None
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
-    data = raw.get("data")
-    if isinstance(data, dict) and "mix" in data and "sources" in data:
-        raise RecipeError(f"recipe {path} sets both data.mix and data.sources: a mix names its own sources; keep one")
-    raw = normalize_layer(raw)
+    raw = normalize_layer(raw, f"recipe {path}")
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
@@ -60,11 +57,8 @@ def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
 
 
 def from_dict(raw: dict) -> Recipe:
-    from ..data.mix.definition import resolve_data_section
     from ..stages import STAGE_KINDS
 
-    if isinstance(raw.get("data"), dict):
-        raw = {**raw, "data": resolve_data_section(raw["data"])}
     recipe = _build(Recipe, raw, "")
     _choice("kind", recipe.kind, tuple(STAGE_KINDS))
     recipe.validate()
@@ -75,7 +69,7 @@ def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = 
     raw = load_raw(name_or_path)
     raw.setdefault("name", Path(name_or_path).stem)
     if overrides:
-        raw = deep_merge(raw, normalize_layer(overrides))
+        raw = deep_merge(raw, normalize_layer(overrides, "the command line"))
     raw["smoke"] = smoke or bool(raw.get("smoke", False))
     raw["overrides"] = overrides or {}
     return from_dict(raw)
@@ -89,9 +83,9 @@ def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
     top["stages"] = []
     out = []
     # the command line wins over a stage's own values, as it does over the recipe's
-    cli = normalize_layer({k: v for k, v in recipe.overrides.items() if k != "stages"})
+    cli = normalize_layer({k: v for k, v in recipe.overrides.items() if k != "stages"}, "the command line")
     for stage in recipe.stages:
-        overrides = normalize_layer({k: v for k, v in stage.items() if k != "name"})
+        overrides = normalize_layer({k: v for k, v in stage.items() if k != "name"}, f"stage {stage['name']}")
         stage_recipe = from_dict(deep_merge(deep_merge(top, overrides), cli))
         out.append((stage["name"], stage_recipe))
     return out

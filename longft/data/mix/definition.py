@@ -127,11 +127,6 @@ def resolve_data_section(data: dict) -> dict:
         return data
     out = dict(data)
     if isinstance(mix, dict):
-        if out.get("sources"):
-            raise RecipeError(
-                f"data.mix ({mix.get('name', 'inline')!r}) and data.sources are both set: a mix names its own "
-                "sources; set one of them (data.mix: null to go back to data.sources)"
-            )
         out["sources"] = []
         return out
     if not isinstance(mix, str):
@@ -144,13 +139,19 @@ def resolve_data_section(data: dict) -> dict:
     return out
 
 
-def normalize_layer(layer: dict) -> dict:
-    """One layer of a recipe (a file, the command line's overrides, a stage's overrides) with its
-    data source choice made explicit, so that merging layers lets the later one win: naming a mix
-    sets both `mix` and `sources`, and listing sources alone sets `mix` to none."""
+def normalize_layer(layer: dict, where: str) -> dict:
+    """One layer of a recipe (`where`: a file, the command line's overrides, a stage's overrides)
+    with its data source choice made explicit, so that merging layers lets the later one win:
+    naming a mix sets both `mix` and `sources`, and listing sources alone sets `mix` to none. One
+    layer that names both is refused."""
     data = layer.get("data")
     if not isinstance(data, dict):
         return layer
+    if data.get("mix") is not None and "sources" in data:
+        raise RecipeError(
+            f"{where} sets both data.mix and data.sources: a mix names its own sources; keep one "
+            "(data.mix: null goes back to data.sources)"
+        )
     if "mix" in data:
         return {**layer, "data": resolve_data_section(data)}
     if "sources" in data:
