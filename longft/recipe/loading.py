@@ -1,7 +1,6 @@
 """Loading recipes: find a recipe by name or path, follow `extends:`, apply overrides, resolve stages."""
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 
 import yaml
@@ -9,7 +8,7 @@ import yaml
 from ..errors import RecipeError
 from .parsing import _build, deep_merge
 from .schema import Recipe, _choice
-from .shipped import RECIPES_DIR
+from .shipped import RECIPES_DIR, find_shipped_file
 from ..data.mix.definition import normalize_layer
 
 def recipe_names() -> list[str]:
@@ -17,21 +16,7 @@ def recipe_names() -> list[str]:
 
 
 def find_recipe_file(name_or_path: str, relative_to: Path | None = None) -> Path:
-    candidates = [Path(name_or_path)]
-    if relative_to is not None:
-        candidates.append(relative_to / name_or_path)
-        candidates.append(relative_to / f"{name_or_path}.yaml")
-    candidates.append(RECIPES_DIR / f"{name_or_path}.yaml")
-    candidates.append(RECIPES_DIR / name_or_path)
-    for path in candidates:
-        if path.is_file():
-            return path
-    close = difflib.get_close_matches(Path(name_or_path).stem, recipe_names(), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise RecipeError(
-        f"recipe {name_or_path!r} not found.{hint} Valid recipes: {', '.join(recipe_names())} "
-        "(or a path to a YAML file)"
-    )
+    return find_shipped_file(name_or_path, RECIPES_DIR, recipe_names(), ("recipe", "recipes"), near=relative_to)
 
 
 def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:

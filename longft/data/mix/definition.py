@@ -25,14 +25,13 @@ run's saved recipe records the mix it trained on and its fingerprint changes wit
 """
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
 from ...errors import RecipeError
-from ...recipe.shipped import _shipped
+from ...recipe.shipped import _shipped, find_shipped_file
 
 MIXES_DIR = _shipped("longft._data_mixes", "data")
 WEIGHT_TOLERANCE = 1e-6
@@ -75,15 +74,7 @@ def mix_names() -> list[str]:
 
 
 def find_mix_file(name_or_path: str) -> Path:
-    for path in (Path(name_or_path), MIXES_DIR / f"{name_or_path}.yaml", MIXES_DIR / name_or_path):
-        if path.is_file():
-            return path
-    close = difflib.get_close_matches(Path(name_or_path).stem, mix_names(), n=3)
-    hint = f" Did you mean {', '.join(close)}?" if close else ""
-    raise RecipeError(
-        f"data.mix = {name_or_path!r}: no such mix.{hint} Valid mixes: {', '.join(mix_names())} "
-        f"(files in {MIXES_DIR}), or a path to a YAML file"
-    )
+    return find_shipped_file(name_or_path, MIXES_DIR, mix_names(), ("data mix", "data mixes"))
 
 
 def read_mix_file(name_or_path: str) -> dict:
