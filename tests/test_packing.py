@@ -95,3 +95,10 @@ def test_collator_restarts_positions_and_masks_boundaries():
     assert batch["labels"].tolist() == [[-100, 6, 7, -100, 9, 10, 11, -100, -100, -100]]
     assert batch["input_ids"].shape == (1, 10)
     assert batch["use_cache"] is False  # packed boundaries are only read when no KV cache is built
+
+
+def test_column_array_follows_a_selected_view():
+    from longft.data.packing import column_array
+
+    view = chunked_view(LENGTHS)  # three Arrow chunks behind a shuffled index mapping
+    assert column_array(view, "length").tolist() == list(view["length"])

@@ -139,7 +139,7 @@ def pack_tokenized(
     # Documents are visited in a seeded random order, so a token budget samples the whole corpus.
     order = list(range(len(tokenized)))
     random.Random(seed).shuffle(order)
-    all_lengths = _column(tokenized, "length")
+    all_lengths = column_array(tokenized, "length")
     lengths = [int(all_lengths[i]) for i in order]
     pieces, stats = split_documents(lengths, seq_len, policy, min_tokens, max_tokens)
     bins = best_fit_decreasing([end - start for _, start, end in pieces], seq_len)
@@ -150,7 +150,7 @@ def pack_tokenized(
     if not bins:
         return datasets.Dataset.from_dict({"input_ids": [], "doc_lens": [], "doc_masked": []}, features=features), stats
     token_views, doc_chunk, doc_start = _token_views(tokenized)
-    masked = _column(tokenized, "masked") if "masked" in tokenized.column_names else None
+    masked = column_array(tokenized, "masked") if "masked" in tokenized.column_names else None
     tables = []
     segments: list[np.ndarray] = []
     pack_lens: list[int] = []
@@ -180,7 +180,7 @@ def pack_tokenized(
             segments.append(token_views[doc_chunk[d]][s0 + start : s0 + end])
             lens.append(end - start)
             # leading tokens without loss (a prompt) that fall inside this piece
-            held.append(min(max((int(masked[d]) if masked is not None else 0) - start, 0), end - start))
+            held.append(masked_in_piece(int(masked[d]) if masked is not None else 0, start, end))
         pack_lens.append(sum(lens))
         doc_lens.append(lens)
         doc_masked.append(held)
@@ -201,9 +201,18 @@ def pack_tokenized(
 TOKENS_PER_BATCH = 1 << 24  # packs are assembled ~16M tokens at a time: bounds the working memory
 
 
-def _column(dataset: datasets.Dataset, name: str) -> np.ndarray:
-    """A scalar column as one numpy array, read from Arrow (indexing a datasets column per row is slow)."""
-    return dataset.data.column(name).to_numpy()
+def column_array(dataset: datasets.Dataset, name: str) -> np.ndarray:
+    """A scalar column as one numpy array, read from Arrow (indexing a datasets column per row is
+    slow), in the dataset's row order when it is a selected or shuffled view."""
+    column = dataset.data.column(name)
+    if dataset._indices is not None:
+        column = column.take(dataset._indices.column(0))
+    return column.to_numpy()
+
+
+def masked_in_piece(masked: int, start: int, end: int) -> int:
+    """How many of a document's `masked` leading tokens (a prompt, no loss) fall in its piece [start, end)."""
+    return min(max(masked - start, 0), end - start)
 
 
 def _token_views(tokenized: datasets.Dataset) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:

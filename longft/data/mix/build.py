@@ -7,18 +7,12 @@ from __future__ import annotations
 import datasets
 import numpy as np
 
-from ..packing import split_documents
+from ..packing import column_array, masked_in_piece, split_documents
 from ..sources import load_source
 from ..tokenizing import tokenize_documents
 from .definition import Mix
 from .report import build_report
 from .sampling import plan_cells
-
-
-def lengths_of(tokenized: datasets.Dataset) -> np.ndarray:
-    if tokenized._indices is None:  # read the Arrow column, not row by row
-        return tokenized.data.column("length").to_numpy().astype(np.int64)
-    return np.asarray(tokenized["length"], dtype=np.int64)
 
 
 def pieces_of(lengths: np.ndarray, seq_len: int, split_policy: str, min_tokens: int) -> np.ndarray:
@@ -33,7 +27,7 @@ def sample_mix(mix: Mix, tokenizer, seq_len: int, split_policy: str, min_tokens:
     for k, ms in enumerate(mix.sources, 1):
         log(f"[mix] source {k}/{len(mix.sources)} {ms.name!r}: loading and tokenizing", flush=True)
         tokenized.append(tokenize_documents(load_source(ms.source), tokenizer, num_proc))
-        doc_lengths.append(lengths_of(tokenized[-1]))
+        doc_lengths.append(column_array(tokenized[-1], "length").astype(np.int64))
         pieces.append(pieces_of(doc_lengths[-1], seq_len, split_policy, min_tokens))
     piece_lengths = [p[:, 2] - p[:, 1] for p in pieces]
     piece_doc_lengths = [docs[p[:, 0]] for docs, p in zip(doc_lengths, pieces)]
@@ -63,7 +57,7 @@ def cut_pieces(tokenized: datasets.Dataset, chosen: np.ndarray, num_proc: int) -
             s, e = int(starts[row]), int(ends[row])
             out["input_ids"].append(ids[s:e])
             out["length"].append(e - s)
-            out["masked"].append(min(max(masked - s, 0), e - s))
+            out["masked"].append(masked_in_piece(masked, s, e))
         return out
 
     selected = tokenized.select(chosen[:, 0])
