@@ -5,6 +5,7 @@ longft code, no custom attention (training-only attention is swapped back to SDP
 """
 from __future__ import annotations
 
+import copy
 import shutil
 from pathlib import Path
 
@@ -23,18 +24,48 @@ def merge_adapters(model):
     return model
 
 
+def merge_gathered_adapters(model, state_dict: dict):
+    """Merge a PEFT model trained under ZeRO-3 / FSDP, whose local modules hold only shards.
+
+    The model is rebuilt on the meta device with the same adapter config, takes the gathered full
+    weights (adapters, base weights, trained embeddings and norms) as its own tensors, and peft
+    merges it as it would any other model."""
+    import torch
+    from peft import get_peft_model
+
+    base = model.get_base_model()
+    with torch.device("meta"):
+        skeleton = get_peft_model(type(base)(copy.deepcopy(base.config)), copy.deepcopy(model.peft_config[model.active_adapter]))
+    result = skeleton.load_state_dict(state_dict, strict=False, assign=True)
+    if skeleton.config.tie_word_embeddings:
+        skeleton.get_base_model().tie_weights()
+    still_meta = [n for n, p in skeleton.state_dict().items() if p.is_meta]
+    if result.unexpected_keys or still_meta:
+        raise RuntimeError(
+            "the gathered weights do not fit the adapter model: "
+            f"missing {still_meta[:5]}, unexpected {result.unexpected_keys[:5]}"
+        )
+    rebuilt = skeleton.get_base_model()
+    for name, buffer in base.named_buffers():  # non-persistent buffers (rotary frequencies) are in no state dict
+        owner, _, leaf = name.rpartition(".")
+        module = rebuilt.get_submodule(owner)
+        if module._buffers.get(leaf) is not None and module._buffers[leaf].is_meta:
+            module._buffers[leaf] = buffer.detach().clone()
+    return skeleton.merge_and_unload()
+
+
 def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None, state_dict=None) -> Path:
     """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten.
     Callers decide whether `out` may be replaced (`outputs.check_replace_target`).
 
-    `state_dict`: the full weights gathered from sharded training (ZeRO-3 / FSDP), whose local
-    module holds only a shard."""
+    `state_dict`: the full weights gathered from DeepSpeed / FSDP training, whose local module may
+    hold only a shard; adapters are merged from them."""
     out = Path(out)
     if state_dict is not None and type(model).__name__.startswith("Peft"):
-        raise RuntimeError(
-            "merging LoRA adapters trained under ZeRO-3 / FSDP sharding is not supported here: "
-            "train adapters with DDP or ZeRO-2, or export the adapter checkpoint with `longft export`"
-        )
+        attn_trained = getattr(model.config, "_attn_implementation", None)
+        model, state_dict = merge_gathered_adapters(model, state_dict), None
+        if attn_trained:
+            model.config._attn_implementation = attn_trained
     model = merge_adapters(model)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     recover_folder(out)

@@ -56,6 +56,18 @@ def check_model_available(model: ModelConfig) -> None:
         )
 
 
+def architecture_config(model: ModelConfig):
+    """The model's config without its weights, for checks before work starts; None for a model
+    longft builds itself on first use (checked once it is loaded)."""
+    if model.init == "scratch":
+        return _config_class(model.family)(**dict(model.arch))
+    if model.name_or_path in NAMED_MODELS:
+        return None
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(resolve_model_path(model.name_or_path))
+
+
 def load_tokenizer(model: ModelConfig):
     from transformers import AutoTokenizer
 

@@ -7,24 +7,24 @@ and resumes an interrupted stage from its last checkpoint.
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from pathlib import Path
 
 from .attention.registry import ATTENTION_METHODS
 from .data.sources import check_sources
-from .errors import RecipeError
 from .methods.longlora import quantization_config
-from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
+from .models import NAMED_MODELS, architecture_config, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
 from .recipe.loading import stage_recipes
 from .recipe.schema import Recipe
+from .recipe.shipped import find_deepspeed_config
 from .run_lock import RunLock
 from .smoke import smoke_recipe, smoke_window
 from .stages import STAGE_KINDS
 from .stage_marker import STAGE_MARKER, STARTED_MARKER, stage_done
 from .testbed.base import ensure_testbed_base
+from .train.sequence_parallel import check_heads
 
 def _build_testbed_base() -> Path:
     return ensure_testbed_base(run_recipe)
@@ -63,10 +63,13 @@ def preflight(recipe: Recipe, stages) -> None:
             check(stage.eval.sources, f"stage {name}: eval.sources", stage)
         if i == 0:
             check_model_available(stage.model)
+            architecture = architecture_config(stage.model)
+        if architecture is not None:
+            check_heads(stage.train.sequence_parallel, architecture)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
         ATTENTION_METHODS[stage.attention.method].preflight(stage.attention)
-        if stage.train.deepspeed and not Path(stage.train.deepspeed).is_file():
-            raise RecipeError(f"train.deepspeed = {stage.train.deepspeed!r}: no such DeepSpeed config file")
+        if stage.train.deepspeed:
+            find_deepspeed_config(stage.train.deepspeed)
         kind.preflight(name, stage, [s for _, s, _ in stages[:i]])
     out = recipe.resolved_output_dir()
     check_run_folder(out, stage_markers=(f"*/{STARTED_MARKER}", f"*/final/{STAGE_MARKER}"))

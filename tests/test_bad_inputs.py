@@ -24,6 +24,7 @@ def jsonl(rows) -> bytes:
 
 
 SMOKE = ["train", "tiny-yarn-4x", "--smoke"]
+ZERO1 = str(Path(__file__).resolve().parent.parent / "accelerate_configs" / "deepspeed_zero1.json")
 
 
 def data(kind, path, **extra):
@@ -105,6 +106,17 @@ CASES = {
     "mix-missing-data-file": ({}, [*SMOKE, "--data.mix", json.dumps({"name": "m", "sources": [
         {"name": "a", "weight": 1.0, "source": {"type": "jsonl", "path": "{U}/none.jsonl"}}]})],
                               ["none.jsonl", "does not exist"]),
+    # sequence parallelism
+    "sp-length-split": ({}, [*SMOKE, "--train.sequence_parallel", "3"],
+                        ["data.seq_len = 1024", "train.sequence_parallel = 3", "multiple of 3"]),
+    "sp-no-deepspeed": ({}, [*SMOKE, "--train.sequence_parallel", "2"],
+                        ["train.sequence_parallel = 2", "DeepSpeed", "train.deepspeed"]),
+    "sp-heads": ({}, ["train", "testbed-base", "--train.sequence_parallel", "8", "--train.deepspeed",
+                      ZERO1],
+                 ["train.sequence_parallel = 8", "4 attention heads", "1, 2, 4"]),
+    "sp-launch-size": ({}, [*SMOKE, "--train.sequence_parallel", "2", "--train.deepspeed",
+                            ZERO1],
+                       ["train.sequence_parallel = 2", "this one has 1", "--num_processes 2"]),
     # data
     "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),
     "data-binary-in-text-dir": ({"d/a.txt": b"hello\n", "d/b.txt": b"\x7fELF\x00\x01\x02"},
@@ -182,5 +194,5 @@ def test_bad_input_fails_early_in_one_line_and_changes_nothing(case, checkpoint,
 
 def test_catalogue_covers_every_kind_of_input():
     kinds = {case.split("-")[0] for case in CASES}
-    assert {"recipe", "override", "data", "model", "output", "export", "eval"} <= kinds
+    assert {"recipe", "override", "data", "model", "output", "export", "eval", "sp"} <= kinds
     assert len(CASES) >= 40

@@ -64,13 +64,13 @@ def varlen(rows):
 
 def test_sdpa_path_equals_the_longlora_definition():
     q, k, v = qkv()
-    assert torch.allclose(s2_sdpa(q, k, v, *starts(), None), dense_reference(q, k, v, G), atol=1e-5)
+    assert torch.allclose(s2_sdpa(q, k, v, *starts(), None, H // 2), dense_reference(q, k, v, G), atol=1e-5)
 
 
 @pytest.mark.parametrize("group", [G, N])
 def test_unpacked_view_path_equals_the_longlora_definition(group):
     q, k, v = qkv()
-    out = s2_sdpa_regular(q, k, v, group, None).transpose(1, 2)
+    out = s2_sdpa_regular(q, k, v, group, None, H // 2).transpose(1, 2)
     assert torch.allclose(out, dense_reference(q, k, v, group), atol=1e-5)
 
 
@@ -82,15 +82,15 @@ def test_attention_function_takes_the_view_path_only_for_unpacked_rows(monkeypat
     monkeypatch.setattr(s2attn, "s2_sdpa_regular", lambda *a: taken.append("view") or s2_sdpa_regular(*a))
     attn = make_s2_attention(0.25, None, "sdpa")
     out, _ = attn(None, q, k, v, None, **varlen([[40, 24]] * 2))
-    assert not taken and torch.allclose(out.transpose(1, 2), s2_sdpa(q, k, v, *starts([[40, 24]] * 2), None), atol=1e-6)
+    assert not taken and torch.allclose(out.transpose(1, 2), s2_sdpa(q, k, v, *starts([[40, 24]] * 2), None, H // 2), atol=1e-6)
     out, _ = attn(None, q, k, v, None, **varlen([[N]] * 2))
     assert taken == ["view"] and torch.allclose(out.transpose(1, 2), dense_reference(q, k, v, G), atol=1e-5)
 
 
 def test_flex_path_agrees_with_sdpa_path_with_packing():
     q, k, v = qkv()
-    a = s2_sdpa(q, k, v, *starts(PACKED), None)
-    b = s2_flex(q, k, v, *starts(PACKED), None)
+    a = s2_sdpa(q, k, v, *starts(PACKED), None, H // 2)
+    b = s2_flex(q, k, v, *starts(PACKED), None, H // 2)
     assert torch.allclose(a, b, atol=1e-5)
 
 
@@ -117,9 +117,9 @@ def future_changes_past(attn, t=5):
 
 def test_the_wrapping_roll_leaks_and_longft_does_not():
     assert future_changes_past(lambda q, k, v: rolled_reference(q, k, v, G))  # the defect exists
-    assert not future_changes_past(lambda q, k, v: s2_sdpa(q, k, v, *starts(batch=1), None))
-    assert not future_changes_past(lambda q, k, v: s2_sdpa_regular(q, k, v, G, None).transpose(1, 2))
-    assert not future_changes_past(lambda q, k, v: s2_flex(q, k, v, *starts(batch=1), None))
+    assert not future_changes_past(lambda q, k, v: s2_sdpa(q, k, v, *starts(batch=1), None, H // 2))
+    assert not future_changes_past(lambda q, k, v: s2_sdpa_regular(q, k, v, G, None, H // 2).transpose(1, 2))
+    assert not future_changes_past(lambda q, k, v: s2_flex(q, k, v, *starts(batch=1), None, H // 2))
 
 
 @pytest.mark.parametrize("path", ["sdpa", "flex"])

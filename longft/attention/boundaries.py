@@ -12,7 +12,10 @@ import torch
 
 
 def cu_seq_lens(kwargs: dict) -> torch.Tensor | None:
-    return kwargs.get("cu_seq_lens_q")
+    """The offsets as a tensor. Under sequence parallelism they travel as a list of ints, which
+    DeepSpeed's batch sharding hands to every rank whole (it cuts every tensor along the sequence)."""
+    cu = kwargs.get("cu_seq_lens_q")
+    return torch.tensor(cu, dtype=torch.int32) if isinstance(cu, (list, tuple)) else cu
 
 
 def document_starts(cu: torch.Tensor, batch: int, seq_len: int, device) -> torch.Tensor:

@@ -9,6 +9,9 @@ Definition (per batch row, sequence length N, group size G):
   packed sequence (documents come from the batch's explicit boundaries, `boundaries.py`).
   Groups are laid out on each document's own token index, so packing changes nothing.
 
+Under sequence parallelism a call holds a block of the heads; "the second half" is the second
+half of the model's heads, by global index (`heads.py`).
+
 Three paths with one meaning: grouped SDPA (segments gathered into batches: N*G work, not N*N;
 unpacked rows take views of fixed group slices instead of gathering),
 flex attention with a block mask, and flash-attn varlen with cu_seqlens. Training only; an
@@ -21,6 +24,7 @@ import torch.nn.functional as F
 
 from ..errors import RecipeError
 from .boundaries import cu_seq_lens, document_starts, index_in_document
+from .heads import global_head_offset
 from .segments import repeat_kv, sdpa_in_segments, segment_spans
 
 NAME = "longft_s2attn"
@@ -58,15 +62,19 @@ def segment_ids(starts: torch.Tensor) -> torch.Tensor:
     return starts.long().cumsum(-1)
 
 
-def s2_sdpa(q, k, v, plain, shifted, scale):
-    half = q.shape[1] // 2
-    return torch.cat(
-        [
-            sdpa_in_segments(q[:, :half], k[:, :half], v[:, :half], plain, scale),
-            sdpa_in_segments(q[:, half:], k[:, half:], v[:, half:], shifted, scale),
-        ],
-        dim=1,
-    )
+def plain_head_count(local_heads: int, offset: int, total: int) -> int:
+    """How many of the heads held (global indices offset .. offset + local_heads - 1) are plain:
+    global heads [0, total/2) are, the rest are shifted."""
+    return max(0, min(local_heads, total // 2 - offset))
+
+
+def s2_sdpa(q, k, v, plain, shifted, scale, split):
+    parts = []
+    if split > 0:
+        parts.append(sdpa_in_segments(q[:, :split], k[:, :split], v[:, :split], plain, scale))
+    if split < q.shape[1]:
+        parts.append(sdpa_in_segments(q[:, split:], k[:, split:], v[:, split:], shifted, scale))
+    return torch.cat(parts, dim=1)
 
 
 def is_regular_layout(cu: torch.Tensor | None, batch: int, seq_len: int) -> bool:
@@ -90,14 +98,18 @@ def _grouped_causal(x_q, x_k, x_v, groups: int, scale) -> torch.Tensor:
     return o.transpose(1, 2).reshape(B, n, h, D)
 
 
-def s2_sdpa_regular(q, k, v, group: int, scale) -> torch.Tensor:
+def s2_sdpa_regular(q, k, v, group: int, scale, split: int) -> torch.Tensor:
     """The grouped SDPA path when every row is one document from position 0 (unpacked training):
     groups are fixed slices of q/k/v, so nothing is gathered. Returns (B, N, H, D), the layout
     transformers expects back."""
     B, H, N, D = q.shape
-    half, g2 = H // 2, group // 2
-    plain = _grouped_causal(q[:, :half], k[:, :half], v[:, :half], N // group, scale)
-    sq, sk, sv = q[:, half:], k[:, half:], v[:, half:]
+    g2 = group // 2
+    parts = []
+    if split > 0:
+        parts.append(_grouped_causal(q[:, :split], k[:, :split], v[:, :split], N // group, scale))
+    if split == H:
+        return parts[0]
+    sq, sk, sv = q[:, split:], k[:, split:], v[:, split:]
     # shifted: the first and the last G/2 tokens are groups of their own (attended as one batch),
     # the groups [G/2, 3G/2), ... lie between them
     ends = [slice(0, g2), slice(N - g2, N)]
@@ -107,21 +119,21 @@ def s2_sdpa_regular(q, k, v, group: int, scale) -> torch.Tensor:
     if N > group:
         inner = slice(g2, N - g2)
         pieces.append(_grouped_causal(sq[:, :, inner], sk[:, :, inner], sv[:, :, inner], N // group - 1, scale))
-    shifted = torch.cat(pieces + [edge[B:]], dim=1)
-    return torch.cat([plain, shifted], dim=2)
+    parts.append(torch.cat(pieces + [edge[B:]], dim=1))
+    return torch.cat(parts, dim=2)
 
 
 # ---------------------------------------------------------------- flex attention
 
 
-def s2_flex(q, k, v, plain, shifted, scale):
+def s2_flex(q, k, v, plain, shifted, scale, split):
     from torch.nn.attention.flex_attention import create_block_mask, flex_attention
 
     B, H, N, _ = q.shape
     seg_plain, seg_shifted = segment_ids(plain), segment_ids(shifted)
 
     def mask_mod(b, h, qi, ki):
-        same = torch.where(h < H // 2, seg_plain[b, qi] == seg_plain[b, ki], seg_shifted[b, qi] == seg_shifted[b, ki])
+        same = torch.where(h < split, seg_plain[b, qi] == seg_plain[b, ki], seg_shifted[b, qi] == seg_shifted[b, ki])
         return same & (ki <= qi)
 
     block = create_block_mask(mask_mod, B, H, N, N, device=q.device)
@@ -131,13 +143,14 @@ def s2_flex(q, k, v, plain, shifted, scale):
 # ---------------------------------------------------------------- flash-attn varlen
 
 
-def s2_flash(q, k, v, plain, shifted, scale):
+def s2_flash(q, k, v, plain, shifted, scale, split):
     from flash_attn import flash_attn_varlen_func
 
     B, H, N, D = q.shape
-    half = H // 2
     outs = []
-    for heads, starts in ((slice(0, half), plain), (slice(half, H), shifted)):
+    for heads, starts in ((slice(0, split), plain), (slice(split, H), shifted)):
+        if heads.start == heads.stop:
+            continue
         first, lengths = segment_spans(starts)
         cu = torch.cat([first, torch.tensor([B * N], device=q.device)]).to(torch.int32)
         longest = int(lengths.max())
@@ -173,15 +186,16 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
             raise RuntimeError("S²-Attn is for training; evaluate and generate with full attention (sdpa)")
         B, H, N, _ = query.shape
         group = group_size_for(N, group_size_ratio, group_size)
+        split = plain_head_count(H, *global_head_offset(module, H))
         key, value = repeat_kv(key, H), repeat_kv(value, H)
         cu = cu_seq_lens(kwargs)
         chosen = path if path != "auto" else ("flash" if query.is_cuda and flash_available() else "sdpa")
         if chosen == "sdpa" and is_regular_layout(cu, B, N):
-            return s2_sdpa_regular(query, key, value, group, scaling), None
+            return s2_sdpa_regular(query, key, value, group, scaling, split), None
         doc_starts = document_starts(cu, B, N, query.device)
         plain = segment_starts(doc_starts, group, False)
         shifted = segment_starts(doc_starts, group, True)
-        out = PATHS[chosen](query, key, value, plain, shifted, scaling)
+        out = PATHS[chosen](query, key, value, plain, shifted, scaling, split)
         return out.transpose(1, 2).contiguous(), None
 
     return s2_attention

@@ -7,6 +7,10 @@ ids say only where a token is. The 2-D `attention_mask` of ones tells transforme
 documents from position ids itself. The first token of each document gets label -100 so no
 document is asked to predict the next one's start; a supervised pair's prompt (`doc_masked`
 leading tokens) carries no loss either.
+
+Under sequence parallelism (`boundaries_as_lists`) the offsets are lists of ints: DeepSpeed's batch
+sharding cuts every tensor along the sequence but hands other values to each rank whole, and the
+attention after its all-to-all needs the boundaries of the whole sequence.
 """
 from __future__ import annotations
 
@@ -18,8 +22,10 @@ from ..positions.schemes import POSITION_SCHEMES, document_positions
 
 class PackedCollator:
     def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document",
-                 scheme_params: dict | None = None, scheme_length: int | None = None, model_inputs: dict | None = None):
+                 scheme_params: dict | None = None, scheme_length: int | None = None, model_inputs: dict | None = None,
+                 boundaries_as_lists: bool = False):
         self.seq_len = seq_len
+        self.boundaries_as_lists = boundaries_as_lists
         self.model_inputs = dict(model_inputs or {})  # fixed switches for the model's forward (the loss's)
         self.pad_token_id = pad_token_id
         self.positions = POSITION_SCHEMES[position_scheme].make(scheme_params or {}, seq_len, scheme_length or seq_len)
@@ -48,6 +54,8 @@ class PackedCollator:
         self.step += 1
         cu = cu_seq_lens_from_doc_lens(batch_docs)
         longest = int((cu[1:] - cu[:-1]).max())
+        if self.boundaries_as_lists:
+            cu = cu.tolist()
         return {
             "input_ids": torch.tensor(batch_ids, dtype=torch.long),
             "position_ids": torch.tensor(batch_pos, dtype=torch.long),

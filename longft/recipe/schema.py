@@ -184,6 +184,9 @@ class TrainConfig:
     # Cross-entropy from the hidden states this many scored tokens at a time, so the full logits
     # (sequence x vocabulary) never exist; null: transformers' own loss over the full logits.
     loss_chunk_tokens: int | None = None
+    # Sequence-parallel degree (DeepSpeed Ulysses): each sample's tokens are split over this many
+    # ranks, which all-to-all into whole sequences for 1/degree of the heads around attention.
+    sequence_parallel: int = 1
 
     def validate(self) -> None:
         _positive("train.max_steps", self.max_steps)
@@ -192,6 +195,7 @@ class TrainConfig:
         _positive("train.save_steps", self.save_steps)
         _positive("train.save_total_limit", self.save_total_limit)
         _positive("train.logging_steps", self.logging_steps)
+        _positive("train.sequence_parallel", self.sequence_parallel)
         _number_in("train.weight_decay", self.weight_decay, 0, None)
         _number_in("train.max_grad_norm", self.max_grad_norm, 0, None)  # 0 turns clipping off
         _number_in("train.adam_beta2", self.adam_beta2, 0, 1, high_open=True)
@@ -385,6 +389,11 @@ class Recipe:
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
         check_length_fits_method(self.position, self.data.seq_len)
+        if self.data.seq_len % self.train.sequence_parallel:
+            raise RecipeError(
+                f"data.seq_len = {self.data.seq_len} does not split over train.sequence_parallel = "
+                f"{self.train.sequence_parallel} ranks; use a multiple of {self.train.sequence_parallel}"
+            )
         from ..positions.schemes import POSITION_SCHEMES
 
         POSITION_SCHEMES[self.position.scheme].validate(

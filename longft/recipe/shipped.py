@@ -42,3 +42,18 @@ def find_shipped_file(name_or_path: str, folder: Path, names: list[str], what: t
     raise RecipeError(
         f"{what[0]} {name_or_path!r} not found.{hint} Valid {what[1]}: {', '.join(names)} (or a path to a YAML file)"
     )
+
+
+def deepspeed_config_names() -> list[str]:
+    return sorted(p.name for p in ACCELERATE_CONFIGS_DIR.glob("*.json"))
+
+
+def find_deepspeed_config(name_or_path: str) -> str:
+    """`train.deepspeed`: a path to a DeepSpeed JSON file, or the name of a shipped one."""
+    names = deepspeed_config_names()
+    try:
+        return str(find_shipped_file(name_or_path, ACCELERATE_CONFIGS_DIR, [Path(n).stem for n in names],
+                                     ("DeepSpeed config", "DeepSpeed configs")))
+    except RecipeError:
+        raise RecipeError(f"train.deepspeed = {name_or_path!r}: no such DeepSpeed config file; "
+                          f"shipped ones: {', '.join(names)} (or a path to a JSON file)") from None

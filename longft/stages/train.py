@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from ..errors import RecipeError
 from ..stage_marker import STAGE_MARKER
 
 
@@ -17,14 +16,9 @@ def sources(stage) -> list[tuple[list, str]]:
 
 
 def preflight(name: str, stage, earlier: list) -> None:
-    from ..distributed import sharded_training
+    from ..train.sequence_parallel import check_launch
 
-    sharding = sharded_training(stage.train.deepspeed)
-    if stage.adapter.method == "lora" and sharding:
-        raise RecipeError(
-            f"stage {name}: adapter.method = 'lora' under {sharding}: merging adapters from sharded weights "
-            "is not supported; train adapters with DDP or ZeRO-2 (accelerate_configs/ddp.yaml, deepspeed_zero2.yaml)"
-        )
+    check_launch(stage.train.sequence_parallel, stage.train.deepspeed, f"stage {name}")
 
 
 def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
@@ -37,6 +31,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     from ..export import export_checkpoint, save_initial
     from ..methods.longlora import apply_adapter, quantization_config
     from ..models import load_model, load_tokenizer, model_dtype
+    from ..train.sequence_parallel import check_heads
     from ..train.trainer import train_stage
 
     state = process_state()
@@ -52,6 +47,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
         model_dtype(stage.train.precision),
         quantization_config(stage.adapter),
     )
+    check_heads(stage.train.sequence_parallel, model.config)
     with state.main_process_first():
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if state.is_main_process:

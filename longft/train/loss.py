@@ -24,14 +24,20 @@ IGNORE = -100
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 
 
-def chunked_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head, chunk_tokens: int,
-                          num_items_in_batch=None) -> torch.Tensor:
-    targets = F.pad(labels, (0, 1), value=IGNORE)[..., 1:].reshape(-1)
+def shift_left(labels: torch.Tensor) -> torch.Tensor:
+    """Position i's target is token i + 1; the last position has none."""
+    return F.pad(labels, (0, 1), value=IGNORE)[..., 1:]
+
+
+def summed_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head, chunk_tokens: int) -> tuple[torch.Tensor, int]:
+    """(sum of the cross-entropy over the positions with a target, how many there are); `targets`
+    are aligned with `hidden` (already shifted)."""
+    targets = targets.reshape(-1)
     scored = (targets != IGNORE).nonzero().squeeze(1)
     states = hidden.reshape(-1, hidden.size(-1)).index_select(0, scored)
     targets = targets.index_select(0, scored)
-    if len(targets) == 0:  # nothing scored in this batch: a zero that still reaches every parameter
-        return hidden.sum() * 0.0
+    if len(targets) == 0:  # nothing scored: a zero that still reaches every parameter
+        return hidden.sum() * 0.0, 0
 
     def chunk_loss(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(head(h).float(), t, reduction="sum")
@@ -40,8 +46,16 @@ def chunked_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head, chun
     for start in range(0, len(targets), chunk_tokens):
         end = start + chunk_tokens
         total = total + checkpoint(chunk_loss, states[start:end], targets[start:end], use_reentrant=False)
+    return total, len(targets)
+
+
+def chunked_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head, chunk_tokens: int,
+                          num_items_in_batch=None) -> torch.Tensor:
+    total, count = summed_cross_entropy(hidden, shift_left(labels), head, chunk_tokens)
+    if count == 0:
+        return total
     if num_items_in_batch is None:
-        return total / len(targets)
+        return total / count
     if torch.is_tensor(num_items_in_batch):
         num_items_in_batch = num_items_in_batch.to(total.device)
     return total / num_items_in_batch

@@ -8,12 +8,14 @@ import torch
 from transformers import Trainer, TrainerState, TrainingArguments
 
 from ..recipe.schema import Recipe
+from ..recipe.shipped import find_deepspeed_config
 from ..data.collator import PackedCollator
 from ..models import model_dtype
 from ..outputs import atomic_write_json
 from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
 from .loss import ChunkedCausalLMLoss
+from . import sequence_parallel
 
 
 def broadcast_choice(value):
@@ -25,7 +27,7 @@ def broadcast_choice(value):
     return box[0]
 
 
-def training_arguments(recipe: Recipe, checkpoint_dir: Path) -> TrainingArguments:
+def training_arguments(recipe: Recipe, checkpoint_dir: Path, attn_implementation: str | None = None) -> TrainingArguments:
     t = recipe.train
     bf16 = model_dtype(t.precision) == torch.bfloat16
     return TrainingArguments(
@@ -47,7 +49,8 @@ def training_arguments(recipe: Recipe, checkpoint_dir: Path) -> TrainingArgument
         report_to=[r for r in t.report_to if r != "none"] or "none",
         seed=t.seed,
         data_seed=t.seed,
-        deepspeed=t.deepspeed,
+        deepspeed=find_deepspeed_config(t.deepspeed) if t.deepspeed else None,
+        parallelism_config=sequence_parallel.parallelism_config(t.sequence_parallel, attn_implementation),
         torch_compile=t.torch_compile,
         remove_unused_columns=False,  # the collator needs doc_lens
         dataloader_num_workers=0,
@@ -63,26 +66,35 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     """Run (or resume) training; returns (summary with throughput and final loss, full state dict
     gathered from DeepSpeed ZeRO-3 / FSDP shards, or None where every rank holds the whole model)."""
     checkpoint_dir = stage_dir / "checkpoints"
-    args = training_arguments(recipe, checkpoint_dir)
+    sp = recipe.train.sequence_parallel
+    if sp > 1:
+        sequence_parallel.init_deepspeed_comm()
+    args = training_arguments(recipe, checkpoint_dir, model.config._attn_implementation)
     n_params = sum(p.numel() for p in model.parameters())
     cfg = model.config
     throughput = ThroughputCallback(
-        tokens_per_step=recipe.data.seq_len * recipe.train.batch_size * recipe.train.grad_accum * args.world_size,
+        # a sequence-parallel group of sp ranks trains one sample at a time
+        tokens_per_step=recipe.data.seq_len * recipe.train.batch_size * recipe.train.grad_accum * args.world_size // sp,
         n_params=n_params,
         n_layers=cfg.num_hidden_layers,
         hidden=cfg.hidden_size,
         seq_len=recipe.data.seq_len,
     )
     loss = ChunkedCausalLMLoss(model, recipe.train.loss_chunk_tokens) if recipe.train.loss_chunk_tokens else None
+    trainer_class, model_inputs = Trainer, loss.model_inputs if loss else None
+    if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss)
+        trainer_class = sequence_parallel.sequence_parallel_trainer(recipe.train.loss_chunk_tokens)
+        model_inputs, loss = sequence_parallel.MODEL_INPUTS, None
     collator = PackedCollator(
         recipe.data.seq_len,
         tokenizer.pad_token_id,
         recipe.position.scheme,
         recipe.position.scheme_params,
         recipe.position.covered_length(recipe.data.seq_len),
-        model_inputs=loss.model_inputs if loss else None,
+        model_inputs=model_inputs,
+        boundaries_as_lists=sp > 1,
     )
-    trainer = Trainer(
+    trainer = trainer_class(
         model=model,
         args=args,
         train_dataset=packed,
@@ -104,7 +116,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         throughput.on_train_begin(args, trainer.state, trainer.control)
     else:
         trainer.train(resume_from_checkpoint=resume)
-    summary = {**throughput.summary(trainer.state, args.world_size), "world_size": args.world_size}
+    summary = {**throughput.summary(trainer.state, args.world_size), "world_size": args.world_size, "sequence_parallel": sp}
     state_dict = trainer.accelerator.get_state_dict(trainer.model_wrapped) if sharded else None  # a collective
     if trainer.is_world_process_zero():
         atomic_write_json(stage_dir / "train_summary.json", summary)

@@ -1,0 +1,111 @@
+"""Sequence parallelism (DeepSpeed Ulysses) on the CPU with two processes over gloo.
+
+The layout: DeepSpeed's UlyssesSPAttentionHF around longft's attention functions, on packed rows
+whose documents cross the shard boundary, gives the loss and gradients of one process on the
+whole batch, for full attention and S²-Attn, with key/value heads split and replicated; two
+controls (boundaries dropped, S²'s head rule on local heads) show the comparison notices.
+End to end: `accelerate launch` of a LoRA + S²-Attn recipe at SP = 2 ends with the weights of the
+same recipe at SP = 1.
+"""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from longft.attention.boundaries import cu_seq_lens
+from longft.data.collator import PackedCollator
+from longft.errors import RecipeError
+from longft.train.sequence_parallel import check_heads, check_launch, parallelism_config
+
+ROOT = Path(__file__).resolve().parent.parent
+ZERO1 = str(ROOT / "accelerate_configs" / "deepspeed_zero1.json")
+BIN = Path(sys.executable).parent
+
+
+def test_ulysses_layout_with_packed_documents_equals_one_process():
+    cmd = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", "29651", str(ROOT / "tests" / "sp_layout_worker.py")]
+    done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-3000:]
+    results = {r["case"]: r for r in map(json.loads, (line for line in done.stdout.splitlines() if line.startswith("{")))}
+    assert set(results) == {"full-segments", "full-dense", "full-kv-replicated", "s2", "s2-kv-replicated",
+                            "control-no-boundaries", "control-s2-local-heads"}
+    for case, r in results.items():
+        if case.startswith("control"):
+            assert r["loss_diff"] > 1e-4 and r["grad_diff"] > 1e-3 * r["grad_scale"], r
+        else:
+            assert r["loss_diff"] < 1e-5 and r["grad_diff"] < 1e-5 * r["grad_scale"] * 100, r
+
+
+def launch(run: Path, port: int, processes: int, *extra: str) -> subprocess.CompletedProcess:
+    cmd = [str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_gloo.yaml"),
+           "--num_processes", str(processes), "--main_process_port", str(port), "-m", "longft", "train", "tiny-longlora",
+           "--smoke", "--eval.enabled", "false", "--output_dir", str(run), *extra]
+    return subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=600)
+
+
+@pytest.mark.smoke
+def test_two_rank_sequence_parallel_training_ends_with_the_one_rank_weights(tmp_path):
+    from safetensors.torch import load_file
+
+    one = launch(tmp_path / "sp1", 29652, 1, "--train.deepspeed", ZERO1)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = launch(tmp_path / "sp2", 29653, 2, "--train.deepspeed", ZERO1, "--train.sequence_parallel", "2")
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = load_file(tmp_path / "sp1" / "main" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "sp2" / "main" / "final" / "model.safetensors")
+    start = load_file(tmp_path / "sp1" / "initial" / "model.safetensors")
+    assert sorted(a) == sorted(b)
+    moved = max((a[k] - start[k]).abs().max().item() for k in start)
+    assert moved > 1e-4  # training changed the weights, so equality below says something
+    assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3 * moved
+    s1 = json.loads((tmp_path / "sp1" / "main" / "train_summary.json").read_text())
+    s2 = json.loads((tmp_path / "sp2" / "main" / "train_summary.json").read_text())
+    assert s1["steps"] == s2["steps"] and s1["train_loss"] == pytest.approx(s2["train_loss"], rel=1e-5)
+
+
+@pytest.mark.parametrize("heads,kv,degree,ok", [
+    (32, 8, 8, True), (32, 8, 16, True), (32, 8, 32, True),  # kv heads replicated past 8
+    (32, 8, 64, False), (32, 8, 3, False), (12, 4, 8, False), (28, 4, 7, False),
+])
+def test_degree_against_heads(heads, kv, degree, ok):
+    from transformers import LlamaConfig
+
+    config = LlamaConfig(num_attention_heads=heads, num_key_value_heads=kv, hidden_size=heads * 8)
+    if ok:
+        check_heads(degree, config)
+    else:
+        with pytest.raises(RecipeError, match=f"train.sequence_parallel = {degree}"):
+            check_heads(degree, config)
+
+
+def test_launch_checks(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "6")
+    monkeypatch.delenv("ACCELERATE_USE_DEEPSPEED", raising=False)
+    check_launch(1, None, "stage main")  # no SP: nothing to check
+    with pytest.raises(RecipeError, match="runs on DeepSpeed"):
+        check_launch(2, None, "stage main")
+    monkeypatch.setenv("ACCELERATE_USE_DEEPSPEED", "true")  # a DeepSpeed accelerate config
+    check_launch(2, None, "stage main")
+    check_launch(3, ZERO1, "stage main")
+    with pytest.raises(RecipeError, match="multiple of 4 processes; this one has 6"):
+        check_launch(4, ZERO1, "stage main")
+
+
+def test_parallelism_config_names_longfts_attention():
+    pc = parallelism_config(4, "longft_s2attn")
+    assert pc.sp_size == 4 and pc.sp_backend == "deepspeed"
+    assert pc.sp_handler.sp_attn_implementation == "longft_s2attn"
+    assert parallelism_config(1, "longft_s2attn") is None
+
+
+def test_boundaries_travel_whole_as_lists_under_sp():
+    features = [{"input_ids": list(range(10)), "doc_lens": [4, 6]}, {"input_ids": list(range(7)), "doc_lens": [7]}]
+    plain = PackedCollator(10, 0)(features)
+    listed = PackedCollator(10, 0, boundaries_as_lists=True)(features)
+    assert isinstance(listed["cu_seq_lens_q"], list) and torch.is_tensor(plain["cu_seq_lens_q"])
+    assert listed["cu_seq_lens_q"] == plain["cu_seq_lens_q"].tolist() == [0, 4, 10, 17, 20]
+    assert torch.equal(cu_seq_lens(listed), plain["cu_seq_lens_q"])
