@@ -18,8 +18,9 @@ USAGE = """longft <command> ...
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
   eval CHECKPOINT [--recipe R] [--base PATH] [--suite standard|ruler] [--lengths N ...] [--tasks T ...] [--eval.field VALUE ...]
   export CHECKPOINT OUT [--overwrite]                  write a plain HF checkpoint (adapters merged)
+  plan RECIPE --gpus N --gpu-memory GIB [--config C]   per-GPU memory by term; the smallest SP degree / ZeRO stage that fits
   recipes                                              list the shipped recipes
-  configs                                              paths of the shipped accelerate configs
+  configs                                              paths of the shipped accelerate and DeepSpeed configs
 """
 
 
@@ -143,7 +144,29 @@ def cmd_export(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
+def cmd_plan(argv: list[str]) -> int:
+    from .plan.architecture import architecture_for
+    from .plan.fit import format_plan
+
+    parser = argparse.ArgumentParser(prog="longft plan")
+    parser.add_argument("--gpus", type=int, required=True, help="GPUs in the launch")
+    parser.add_argument("--gpu-memory", type=float, required=True, help="memory of one GPU, GiB")
+    parser.add_argument("--config", default=None, help="the model's config.json (default: from the recipe's model)")
+    args, rest = parser.parse_known_args(argv)
+    for name, value in (("--gpus", args.gpus), ("--gpu-memory", args.gpu_memory)):
+        if value <= 0:
+            raise RecipeError(f"{name} = {value:g}: must be > 0")
+    recipe = _recipe_args(rest)
+    from .recipe.loading import stage_recipes
+
+    for name, stage in stage_recipes(recipe):
+        if stage.kind == "train":
+            print(format_plan(f"{recipe.name} / {name}", architecture_for(stage.model, args.config), stage, args.gpus,
+                              args.gpu_memory))
+    return 0
+
+
+COMMANDS = {"train": cmd_train, "plan": cmd_plan, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -155,10 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     if command == "recipes":
         print("\n".join(recipe_names()))
         return 0
-    if command == "configs":  # the shipped accelerate configs, for `accelerate launch --config_file`
+    if command == "configs":  # shipped accelerate configs (--config_file) and DeepSpeed configs (train.deepspeed)
         from .recipe.shipped import ACCELERATE_CONFIGS_DIR
 
-        print("\n".join(str(p) for p in sorted(ACCELERATE_CONFIGS_DIR.glob("*.yaml"))))
+        print("\n".join(str(p) for p in sorted([*ACCELERATE_CONFIGS_DIR.glob("*.yaml"), *ACCELERATE_CONFIGS_DIR.glob("*.json")])))
         return 0
     if command not in COMMANDS:
         print(f"longft: unknown command {command!r}; valid commands: {', '.join(COMMANDS)}, recipes, configs", file=sys.stderr)

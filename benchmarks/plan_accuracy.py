@@ -1,0 +1,108 @@
+"""`longft plan`'s estimate against the measured peak memory of real training steps on the CPU.
+
+    python benchmarks/plan_accuracy.py [--lengths 2048 8192] [--vocab 32000]
+
+A Llama of the testbed's shape (4 layers, hidden 256) with a real-size vocabulary, fp32, AdamW,
+one sequence per step, two optimizer steps (the second holds the optimizer state the first made).
+Each configuration runs in a fresh process: the measured figure is its peak resident memory above
+what it held before the model was built. The estimate is longft.plan.memory.estimate for one GPU
+(no runtime reserve: there is no CUDA context here). glibc's allocator is run with a fixed mmap
+threshold (MALLOC_MMAP_THRESHOLD_), so freed tensors go back to the system as they do from a
+CUDA caching allocator's live set; without it the resident size keeps freed heap blocks and
+measures the allocator, not the tensors. Run it alone on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+from types import SimpleNamespace
+
+CONFIGS = [  # (activation checkpointing, loss chunk tokens or None)
+    (False, None), (False, 1024), (True, None), (True, 1024),
+]
+
+
+def rss_mib() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * resource.getpagesize() / 2**20
+
+
+def recipe_like(length: int, checkpointing: bool, chunk):
+    from longft.recipe.schema import AdapterConfig, DataConfig, TrainConfig
+
+    train = TrainConfig(precision="fp32", batch_size=1, gradient_checkpointing=checkpointing, loss_chunk_tokens=chunk)
+    return SimpleNamespace(train=train, data=DataConfig(seq_len=length), adapter=AdapterConfig(method="none"))
+
+
+def config_fields(vocab: int, length: int) -> dict:
+    return dict(vocab_size=vocab, hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4,
+                num_key_value_heads=4, max_position_embeddings=length, tie_word_embeddings=False)
+
+
+def measure(length: int, checkpointing: bool, chunk, vocab: int) -> dict:
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from longft.train.loss import ChunkedCausalLMLoss
+
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    before = rss_mib()
+    model = LlamaForCausalLM._from_config(LlamaConfig(**config_fields(vocab, length)), attn_implementation="sdpa").train()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    loss_fn = ChunkedCausalLMLoss(model, chunk) if chunk else None
+    ids = torch.randint(3, vocab, (1, length))
+    for _ in range(2):
+        if loss_fn is None:
+            loss = model(input_ids=ids, labels=ids, use_cache=False).loss
+        else:
+            loss = loss_fn(model(input_ids=ids, use_cache=False, **loss_fn.model_inputs), ids)
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        del loss
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"measured_mib": peak - before}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lengths", type=int, nargs="+", default=[2048, 8192])
+    parser.add_argument("--vocab", type=int, default=32000)
+    parser.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        length, ckpt, chunk = int(args.one[0]), args.one[1] == "1", int(args.one[2]) or None
+        print(json.dumps(measure(length, ckpt, chunk, args.vocab)))
+        return
+    from longft.plan.architecture import Architecture
+    from longft.plan.memory import Setup, estimate, total_gib
+
+    arch = Architecture.from_fields(config_fields(args.vocab, 0), "benchmark")
+    print(f"{'tokens':>7} {'checkpointing':>13} {'loss':>12} {'estimate MiB':>13} {'measured MiB':>13} {'est/meas':>9}")
+    worst = 0.0
+    for length in args.lengths:
+        for ckpt, chunk in CONFIGS:
+            print(f"[plan-accuracy] {length} tokens, checkpointing {ckpt}, chunk {chunk} ...", file=sys.stderr, flush=True)
+            run = subprocess.run([sys.executable, __file__, "--one", str(length), "1" if ckpt else "0", str(chunk or 0),
+                                  "--vocab", str(args.vocab)], capture_output=True, text=True,
+                                 env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
+            if run.returncode != 0:
+                print(f"{length:>7} {str(ckpt):>13} failed: {(run.stderr.strip().splitlines() or ['killed'])[-1]}")
+                continue
+            measured = json.loads(run.stdout.strip().splitlines()[-1])["measured_mib"]
+            est = total_gib(estimate(arch, recipe_like(length, ckpt, chunk), Setup(gpus=1)), reserve=False) * 1024
+            worst = max(worst, abs(est / measured - 1))
+            loss = f"chunk {chunk}" if chunk else "full logits"
+            print(f"{length:>7} {'on' if ckpt else 'off':>13} {loss:>12} {est:>13.0f} {measured:>13.0f} {est / measured:>9.2f}")
+    print(f"largest relative error: {worst:.1%}")
+
+
+if __name__ == "__main__":
+    main()

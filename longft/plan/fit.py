@@ -1,0 +1,73 @@
+"""Which sequence-parallel degrees and ZeRO stages fit a recipe on N GPUs of M GB, and the smallest."""
+from __future__ import annotations
+
+from ..errors import RecipeError
+from ..train.sequence_parallel import check_heads
+from .architecture import Architecture
+from .memory import GIB, RUNTIME_RESERVE_GIB, Setup, estimate, parameter_counts, total_gib
+
+TERMS = ("weights", "optimizer", "gradients", "activations", "recompute", "logits")
+
+
+class _Heads:  # the two numbers check_heads reads from a config
+    def __init__(self, arch: Architecture):
+        self.num_attention_heads, self.num_key_value_heads = arch.heads, arch.kv_heads
+
+
+def valid_degrees(arch: Architecture, gpus: int, seq_len: int) -> list[int]:
+    out = []
+    for degree in range(1, gpus + 1):
+        if gpus % degree or seq_len % degree:
+            continue
+        try:
+            check_heads(degree, _Heads(arch))
+        except RecipeError:
+            continue
+        out.append(degree)
+    return out
+
+
+def plan(arch: Architecture, recipe, gpus: int, gpu_gib: float) -> tuple[list[tuple[Setup, dict]], Setup | None]:
+    """Every (SP degree, ZeRO stage) with its terms, and the first that fits: the smallest degree,
+    then the lowest stage (less communication)."""
+    rows, chosen = [], None
+    for degree in valid_degrees(arch, gpus, recipe.data.seq_len):
+        for zero in (0, 1, 2, 3):
+            setup = Setup(gpus=gpus, sp=degree, zero=zero)
+            terms = estimate(arch, recipe, setup)
+            rows.append((setup, terms))
+            if chosen is None and total_gib(terms) <= gpu_gib:
+                chosen = setup
+    return rows, chosen
+
+
+def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float) -> str:
+    rows, chosen = plan(arch, recipe, gpus, gpu_gib)
+    held, trained = parameter_counts(arch, recipe.adapter)
+    t = recipe.train
+    lines = [
+        f"[plan] {name}: {recipe.data.seq_len} tokens x {t.batch_size} per step and rank group, on {gpus} GPUs of {gpu_gib:g} GiB",
+        f"[plan] model: {arch.layers} layers, hidden {arch.hidden}, {arch.heads} heads / {arch.kv_heads} KV, vocab {arch.vocab} "
+        f"({held / 1e9:.2f}B parameters held, {trained / 1e6:.1f}M trained) from {arch.source}",
+        f"[plan] activation checkpointing {'on' if t.gradient_checkpointing else 'off'}; loss "
+        + (f"in chunks of {t.loss_chunk_tokens} tokens" if t.loss_chunk_tokens else "over the full logits (chunked per shard under SP)"),
+        "",
+        f"{'SP':>3} {'ZeRO':>4} " + " ".join(f"{term:>11}" for term in TERMS) + f" {'peak GiB':>10}  fits",
+    ]
+    for setup, terms in rows:
+        total = total_gib(terms)
+        mark = "<- smallest that fits" if setup == chosen else ("yes" if total <= gpu_gib else "no")
+        lines.append(f"{setup.sp:>3} {setup.zero:>4} " + " ".join(f"{terms[k] / GIB:>11.2f}" for k in TERMS)
+                     + f" {total:>10.2f}  {mark}")
+    lines.append("")
+    lines.append(f"[plan] peak = weights + optimizer + the larger of (activations + logits) and (activations + recompute + "
+                 f"gradients), plus {RUNTIME_RESERVE_GIB:g} GiB for the CUDA context and allocator (assumed). Weights, gradients, "
+                 "optimizer: ZeRO accounting of exact parameter counts; activations, recompute, logits: estimates, "
+                 "checked against measured peaks on the CPU (benchmarks/plan_accuracy.py).")
+    if chosen is None:
+        lines.append(f"[plan] nothing fits {gpu_gib:g} GiB per GPU: use more GPUs, turn on train.gradient_checkpointing / "
+                     "train.loss_chunk_tokens, or offload the optimizer (accelerate_configs/deepspeed_zero3_offload.yaml)")
+    else:
+        lines.append(f"[plan] smallest that fits: --train.sequence_parallel {chosen.sp} with ZeRO-{chosen.zero}"
+                     f" ({total_gib(estimate(arch, recipe, chosen)):.1f} of {gpu_gib:g} GiB)")
+    return "\n".join(lines)

@@ -1,0 +1,102 @@
+"""Per-GPU memory of one training step, term by term.
+
+Weights, gradients and optimizer state follow the ZeRO paper's accounting for mixed-precision Adam
+(Rajbhandari et al. 2020): 2 bytes of bf16 weights and 2 of gradients per parameter, 12 of fp32
+master weights, momentum and variance per trained parameter (fp32 training: 4, 4 and 8), divided
+over all ranks by stage: ZeRO-1 the optimizer state, ZeRO-2 also the gradients, ZeRO-3 also the
+weights. Activations are counted from what a Llama decoder layer keeps for its backward pass (per
+token: the two norms' inputs and outputs, q, the repeated k and v and the attention output; the
+MLP's gate, up, activation and product: 8·hidden + 4·intermediate values), all layers without
+activation checkpointing, or every layer's input plus one layer recomputed in the backward pass.
+At its peak the loss holds the log-softmax, its gradient and the logits' gradient in fp32
+(3 × tokens × vocab × 4 bytes, plus the bf16 logits), or one chunk of them with
+`train.loss_chunk_tokens`. A rank holds seq_len / SP tokens. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
+multi-GPU terms are the accounting above, not measured here.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .architecture import Architecture
+
+GIB = 2**30
+RUNTIME_RESERVE_GIB = 2.0  # CUDA context, NCCL buffers and allocator slack on a GPU (an assumption)
+
+
+@dataclass(frozen=True)
+class Setup:
+    gpus: int
+    sp: int = 1
+    zero: int = 0  # DeepSpeed ZeRO stage 0-3 (FSDP full sharding is ZeRO-3's column)
+    offload: bool = False  # optimizer state in CPU memory (ZeRO-Offload)
+
+
+def layer_parameters(arch: Architecture) -> dict[str, tuple[int, int]]:
+    """(in, out) features of a decoder layer's projections."""
+    h, i, kvd = arch.hidden, arch.intermediate, arch.kv_heads * arch.head_dim
+    return {"q_proj": (h, h), "k_proj": (h, kvd), "v_proj": (h, kvd), "o_proj": (h, h),
+            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+def parameter_counts(arch: Architecture, adapter) -> tuple[int, int]:
+    """(parameters held, parameters trained)."""
+    h, V, L = arch.hidden, arch.vocab, arch.layers
+    layer = sum(a * b for a, b in layer_parameters(arch).values()) + 2 * h
+    base = V * h + L * layer + h + (0 if arch.tied else V * h)
+    if adapter.method == "none":
+        return base, base
+    shapes = layer_parameters(arch)
+    unknown = [m for m in adapter.target_modules if m not in shapes]
+    lora = L * sum(adapter.r * (a + b) for m, (a, b) in shapes.items() if m in adapter.target_modules)
+    lora += L * sum(adapter.r * 2 * h for _ in unknown)  # a module the table does not know: counted as h x h
+    saved_sizes = {"embed": V * h, "norm": L * 2 * h + h, "lm_head": V * h}
+    saved = sum(saved_sizes[key] for key in adapter.trainable_params)  # peft keeps a trainable copy of each
+    return base + lora + saved, lora + saved
+
+
+def activation_values_per_token(arch: Architecture) -> int:
+    return 8 * arch.hidden + 4 * arch.intermediate
+
+
+def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
+    """Bytes per GPU by term. The peak (`peak_bytes`) is not their sum: the loss's peak comes before
+    any gradient exists, a recomputed layer's activations after the loss's are freed."""
+    t = recipe.train
+    bf16 = t.precision in ("bf16", "auto")  # "auto" is bf16 on the GPUs this plans for
+    wb, gb, ob = (2, 2, 12) if bf16 else (4, 4, 8)
+    held, trained = parameter_counts(arch, recipe.adapter)
+    n = setup.gpus
+    tokens = recipe.data.seq_len * t.batch_size // setup.sp
+    h, V = arch.hidden, arch.vocab
+    per_layer = activation_values_per_token(arch)
+    if t.gradient_checkpointing:
+        stored, recomputed = tokens * arch.layers * h, tokens * per_layer
+    else:
+        stored, recomputed = tokens * (arch.layers * per_layer + 2 * h), 0
+    if t.loss_chunk_tokens or setup.sp > 1:  # longft's chunked loss (under SP: per shard, one chunk by default)
+        chunk = min(t.loss_chunk_tokens or tokens, tokens)
+        logits = chunk * V * 12 + tokens * h * wb  # one chunk's fp32 logits, log-softmax, gradient; the states
+    else:
+        logits = tokens * V * (12 + (wb if bf16 else 0))  # + the model-dtype logits where they are not fp32
+    head_gradient = V * h * gb if trained and (recipe.adapter.method == "none" or "lm_head" in recipe.adapter.trainable_params) else 0
+    return {
+        "weights": held * wb / (n if setup.zero >= 3 else 1),
+        "optimizer": 0.0 if setup.offload else trained * ob / (n if setup.zero >= 1 else 1),
+        "gradients": trained * gb / (n if setup.zero >= 2 else 1),
+        "activations": stored * wb,
+        "recompute": recomputed * wb,
+        "logits": logits + head_gradient,
+    }
+
+
+def peak_bytes(terms: dict[str, float]) -> float:
+    """Weights and optimizer state always; then the larger of the loss's moment (every stored
+    activation and the loss's own peak) and the layers' (stored activations, one layer recomputed,
+    the gradients)."""
+    at_loss = terms["activations"] + terms["logits"]
+    in_layers = terms["activations"] + terms["recompute"] + terms["gradients"]
+    return terms["weights"] + terms["optimizer"] + max(at_loss, in_layers)
+
+
+def total_gib(terms: dict[str, float], reserve: bool = True) -> float:
+    return peak_bytes(terms) / GIB + (RUNTIME_RESERVE_GIB if reserve else 0.0)
