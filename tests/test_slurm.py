@@ -16,7 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.smoke
 
 
-def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path):
+@pytest.mark.parametrize("port,extra", [
+    (29571, []),
+    # one sequence split over the two nodes: DeepSpeed Ulysses across the machines
+    (29572, ["--train.sequence_parallel", "2", "--train.deepspeed", "deepspeed_zero1.json"]),
+])
+def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path, port, extra):
     env = {
         **os.environ,
         "PATH": f"{ROOT / 'tests' / 'fake_slurm'}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
@@ -25,9 +30,9 @@ def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path):
         "SLURM_GPUS_ON_NODE": "1",  # one process per node
         "SLURM_NODEID": "0",  # what a submission-time expansion would give every task
         "ACCELERATE_CONFIG": "accelerate_configs/cpu_gloo.yaml",
-        "MASTER_PORT": "29571",
+        "MASTER_PORT": str(port),
     }
-    cmd = ["bash", "slurm/multinode.sbatch", "tiny-longlora", "--smoke", "--output_dir", str(tmp_path / "run")]
+    cmd = ["bash", "slurm/multinode.sbatch", "tiny-longlora", "--smoke", "--output_dir", str(tmp_path / "run"), *extra]
     job = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                            start_new_session=True)
     try:
@@ -40,5 +45,6 @@ def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path):
     assert job.returncode == 0, out[-3000:]
     summary = json.loads((tmp_path / "run" / "main" / "train_summary.json").read_text())
     assert summary["world_size"] == 2 and summary["steps"] == 2
+    assert summary["sequence_parallel"] == (2 if extra else 1)
     assert (tmp_path / "run" / "main" / "final" / "model.safetensors").is_file()
     assert out.count("Held-out evaluation") == 1  # one main process across the nodes

@@ -1,10 +1,12 @@
 """Which sequence-parallel degrees and ZeRO stages fit a recipe on N GPUs of M GB, and the smallest."""
 from __future__ import annotations
 
+import textwrap
+
 from ..errors import RecipeError
 from ..train.sequence_parallel import check_heads
 from .architecture import Architecture
-from .memory import GIB, RUNTIME_RESERVE_GIB, Setup, estimate, parameter_counts, total_gib
+from .memory import GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, estimate, fits, parameter_counts, total_gib
 
 TERMS = ("weights", "optimizer", "gradients", "activations", "recompute", "logits")
 
@@ -36,7 +38,7 @@ def plan(arch: Architecture, recipe, gpus: int, gpu_gib: float) -> tuple[list[tu
             setup = Setup(gpus=gpus, sp=degree, zero=zero)
             terms = estimate(arch, recipe, setup)
             rows.append((setup, terms))
-            if chosen is None and total_gib(terms) <= gpu_gib:
+            if chosen is None and fits(terms, gpu_gib):
                 chosen = setup
     return rows, chosen
 
@@ -56,12 +58,13 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
     ]
     for setup, terms in rows:
         total = total_gib(terms)
-        mark = "<- smallest that fits" if setup == chosen else ("yes" if total <= gpu_gib else "no")
+        mark = "yes <- smallest" if setup == chosen else ("yes" if fits(terms, gpu_gib) else "no")
         lines.append(f"{setup.sp:>3} {setup.zero:>4} " + " ".join(f"{terms[k] / GIB:>11.2f}" for k in TERMS)
                      + f" {total:>10.2f}  {mark}")
     lines.append("")
     lines.append(f"[plan] peak = weights + optimizer + the larger of (activations + logits) and (activations + recompute + "
-                 f"gradients), plus {RUNTIME_RESERVE_GIB:g} GiB for the CUDA context and allocator (assumed). Weights, gradients, "
+                 f"gradients), plus {RUNTIME_RESERVE_GIB:g} GiB for the CUDA context and allocator (assumed); a setup fits when "
+                 f"the peak raised by {MARGIN:.0%} (the largest under-estimate measured) is within the GPU. Weights, gradients, "
                  "optimizer: ZeRO accounting of exact parameter counts; activations, recompute, logits: estimates, "
                  "checked against measured peaks on the CPU (benchmarks/plan_accuracy.py).")
     if chosen is None:
@@ -70,4 +73,5 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
     else:
         lines.append(f"[plan] smallest that fits: --train.sequence_parallel {chosen.sp} with ZeRO-{chosen.zero}"
                      f" ({total_gib(estimate(arch, recipe, chosen)):.1f} of {gpu_gib:g} GiB)")
-    return "\n".join(lines)
+    notes = (textwrap.wrap(line, 100, subsequent_indent="       ") if line.startswith("[plan]") else [line] for line in lines)
+    return "\n".join(part for note in notes for part in note)
