@@ -106,6 +106,12 @@ CASES = {
     "mix-missing-data-file": ({}, [*SMOKE, "--data.mix", json.dumps({"name": "m", "sources": [
         {"name": "a", "weight": 1.0, "source": {"type": "jsonl", "path": "{U}/none.jsonl"}}]})],
                               ["none.jsonl", "does not exist"]),
+    # the loss
+    "override-loss-kernel": ({}, [*SMOKE, "--train.loss_kernel", "fused"], ["'fused'", "chunked", "liger"]),
+    "override-liger-without-chunks": ({}, [*SMOKE, "--train.loss_kernel", "liger"],
+                                      ["train.loss_kernel = 'liger'", "train.loss_chunk_tokens"]),
+    "override-liger-on-cpu": ({}, [*SMOKE, "--train.loss_kernel", "liger", "--train.loss_chunk_tokens", "256"],
+                              ["train.loss_kernel = 'liger'", "chunked"]),
     # sequence parallelism
     "sp-length-split": ({}, [*SMOKE, "--train.sequence_parallel", "3"],
                         ["data.seq_len = 1024", "train.sequence_parallel = 3", "multiple of 3"]),

@@ -105,3 +105,31 @@ def test_training_with_the_chunked_loss_ends_where_the_plain_loss_does(recipe, t
         assert torch.allclose(plain[key], chunked[key], rtol=1e-4, atol=1e-6), key
     assert any(not torch.equal(plain[k], initial[k]) for k in initial), "training moved nothing: nothing was compared"
     assert abs(losses["plain"] - losses["chunked"]) < 1e-4
+
+
+def _liger_runs() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("liger_kernel") is not None and torch.cuda.is_available()
+
+
+@pytest.mark.skipif(not _liger_runs(), reason="Liger's fused kernel needs liger-kernel and a CUDA GPU")
+def test_liger_kernel_equals_the_chunked_loss():
+    """train.loss_kernel: liger against its CPU twin, the chunked loss, in value and gradients."""
+    from longft.train.loss import summed_cross_entropy
+
+    torch.manual_seed(0)
+    head = torch.nn.Linear(64, 1000, bias=False).cuda()
+    hidden = torch.randn(2, 96, 64, device="cuda", requires_grad=True)
+    targets = torch.randint(0, 1000, (2, 96), device="cuda")
+    targets[:, :5] = -100
+    results = []
+    for kernel in ("chunked", "liger"):
+        head.zero_grad()
+        hidden.grad = None
+        total, count = summed_cross_entropy(hidden, targets, head, 32, kernel)
+        total.backward()
+        results.append((total.detach(), count, hidden.grad.clone(), head.weight.grad.clone()))
+    (a, n_a, ga, wa), (b, n_b, gb, wb) = results
+    assert n_a == n_b and torch.allclose(a, b, rtol=1e-4)
+    assert torch.allclose(ga, gb, atol=1e-5) and torch.allclose(wa, wb, atol=1e-5)

@@ -8,7 +8,7 @@ from ..train.sequence_parallel import check_heads
 from .architecture import Architecture
 from .memory import GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, estimate, fits, parameter_counts, total_gib
 
-TERMS = ("weights", "optimizer", "gradients", "activations", "recompute", "logits")
+TERMS = ("weights", "optimizer", "gradients", "activations", "layer_backward", "logits")
 
 
 class _Heads:  # the two numbers check_heads reads from a config
@@ -54,18 +54,18 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
         f"[plan] activation checkpointing {'on' if t.gradient_checkpointing else 'off'}; loss "
         + (f"in chunks of {t.loss_chunk_tokens} tokens" if t.loss_chunk_tokens else "over the full logits (chunked per shard under SP)"),
         "",
-        f"{'SP':>3} {'ZeRO':>4} " + " ".join(f"{term:>11}" for term in TERMS) + f" {'peak GiB':>10}  fits",
+        f"{'SP':>3} {'ZeRO':>4} " + " ".join(f"{term:>14}" for term in TERMS) + f" {'peak GiB':>10}  fits",
     ]
     for setup, terms in rows:
         total = total_gib(terms)
         mark = "yes <- smallest" if setup == chosen else ("yes" if fits(terms, gpu_gib) else "no")
-        lines.append(f"{setup.sp:>3} {setup.zero:>4} " + " ".join(f"{terms[k] / GIB:>11.2f}" for k in TERMS)
+        lines.append(f"{setup.sp:>3} {setup.zero:>4} " + " ".join(f"{terms[k] / GIB:>14.2f}" for k in TERMS)
                      + f" {total:>10.2f}  {mark}")
     lines.append("")
-    lines.append(f"[plan] peak = weights + optimizer + the larger of (activations + logits) and (activations + recompute + "
+    lines.append(f"[plan] peak = weights + optimizer + the larger of (activations + logits) and (activations + layer_backward + "
                  f"gradients), plus {RUNTIME_RESERVE_GIB:g} GiB for the CUDA context and allocator (assumed); a setup fits when "
-                 f"the peak raised by {MARGIN:.0%} (the largest under-estimate measured) is within the GPU. Weights, gradients, "
-                 "optimizer: ZeRO accounting of exact parameter counts; activations, recompute, logits: estimates, "
+                 f"the peak raised by {MARGIN:.0%} (twice the largest under-estimate measured) is within the GPU. Weights, gradients, "
+                 "optimizer: ZeRO accounting of exact parameter counts; activations, layer_backward, logits: estimates, "
                  "checked against measured peaks on the CPU (benchmarks/plan_accuracy.py).")
     if chosen is None:
         lines.append(f"[plan] nothing fits {gpu_gib:g} GiB per GPU: use more GPUs, turn on train.gradient_checkpointing / "

@@ -4,13 +4,16 @@ Weights, gradients and optimizer state follow the ZeRO paper's accounting for mi
 (Rajbhandari et al. 2020): 2 bytes of bf16 weights and 2 of gradients per parameter, 12 of fp32
 master weights, momentum and variance per trained parameter (fp32 training: 4, 4 and 8), divided
 over all ranks by stage: ZeRO-1 the optimizer state, ZeRO-2 also the gradients, ZeRO-3 also the
-weights. Activations are counted from what a Llama decoder layer keeps for its backward pass (per
-token: the two norms' inputs and outputs, q, the repeated k and v and the attention output; the
-MLP's gate, up, activation and product: 8·hidden + 4·intermediate values), all layers without
-activation checkpointing, or every layer's input plus one layer recomputed in the backward pass.
-At its peak the loss holds the log-softmax, its gradient and the logits' gradient in fp32
-(3 × tokens × vocab × 4 bytes, plus the bf16 logits), or one chunk of them with
-`train.loss_chunk_tokens`. A rank holds seq_len / SP tokens. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
+weights. Activations are counted from what a Llama decoder layer keeps for its backward pass, per
+token: the two norms' inputs, normalized inputs and outputs; q, the repeated k and v, the attention
+output and its copy for the output projection; the MLP's gate, up, activation and product (11 x
+hidden + 4 x intermediate values). Without activation checkpointing every layer keeps them; with
+it, every layer's input, and a layer's backward pass recomputes one layer's. A layer's backward
+also holds the gradients of its MLP's intermediates (3 x intermediate). At its peak the loss holds
+the log-softmax, its gradient and the logits' gradient in fp32 (3 x tokens x vocab x 4 bytes, plus
+the bf16 logits), or one chunk of them with `train.loss_chunk_tokens`. A rank holds seq_len / SP
+tokens. With `train.offload_activations` the stored activations are in host memory and only a
+layer's come back to the GPU. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
 multi-GPU terms are the accounting above, not measured here.
 """
 from __future__ import annotations
@@ -21,8 +24,8 @@ from .architecture import Architecture
 
 GIB = 2**30
 RUNTIME_RESERVE_GIB = 2.0  # CUDA context, NCCL buffers and allocator slack on a GPU (an assumption)
-# a setup fits when its estimate, raised by the largest under-estimate benchmarks/plan_accuracy.py
-# measured (9%, rounded up), and the reserve are within the GPU's memory
+# a setup fits when its estimate raised by 10% (about twice the largest under-estimate that
+# benchmarks/plan_accuracy.py measured), plus the reserve, is within the GPU's memory
 MARGIN = 0.10
 
 
@@ -58,7 +61,7 @@ def parameter_counts(arch: Architecture, adapter) -> tuple[int, int]:
 
 
 def activation_values_per_token(arch: Architecture) -> int:
-    return 8 * arch.hidden + 4 * arch.intermediate
+    return 11 * arch.hidden + 4 * arch.intermediate
 
 
 def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
@@ -72,10 +75,14 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     tokens = recipe.data.seq_len * t.batch_size // setup.sp
     h, V = arch.hidden, arch.vocab
     per_layer = activation_values_per_token(arch)
+    final_norm = 3 * h
+    backward_gradients = 3 * arch.intermediate
     if t.gradient_checkpointing:
-        stored, recomputed = tokens * arch.layers * h, tokens * per_layer
+        stored, layer_backward = tokens * (arch.layers * h + final_norm), tokens * (per_layer + backward_gradients)
     else:
-        stored, recomputed = tokens * (arch.layers * per_layer + 2 * h), 0
+        stored, layer_backward = tokens * (arch.layers * per_layer + final_norm), tokens * backward_gradients
+    if t.offload_activations:  # saved tensors in host memory; a layer's come back for its backward pass
+        stored, layer_backward = 0, tokens * (per_layer + backward_gradients)
     if t.loss_chunk_tokens or setup.sp > 1:  # longft's chunked loss (under SP: per shard, one chunk by default)
         chunk = min(t.loss_chunk_tokens or tokens, tokens)
         logits = chunk * V * 12 + tokens * h * wb  # one chunk's fp32 logits, log-softmax, gradient; the states
@@ -87,17 +94,17 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
         "optimizer": 0.0 if setup.offload else trained * ob / (n if setup.zero >= 1 else 1),
         "gradients": trained * gb / (n if setup.zero >= 2 else 1),
         "activations": stored * wb,
-        "recompute": recomputed * wb,
+        "layer_backward": layer_backward * wb,
         "logits": logits + head_gradient,
     }
 
 
 def peak_bytes(terms: dict[str, float]) -> float:
     """Weights and optimizer state always; then the larger of the loss's moment (every stored
-    activation and the loss's own peak) and the layers' (stored activations, one layer recomputed,
+    activation and the loss's own peak) and the layers' (stored activations, one layer's backward,
     the gradients)."""
     at_loss = terms["activations"] + terms["logits"]
-    in_layers = terms["activations"] + terms["recompute"] + terms["gradients"]
+    in_layers = terms["activations"] + terms["layer_backward"] + terms["gradients"]
     return terms["weights"] + terms["optimizer"] + max(at_loss, in_layers)
 
 

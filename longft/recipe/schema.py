@@ -184,9 +184,14 @@ class TrainConfig:
     # Cross-entropy from the hidden states this many scored tokens at a time, so the full logits
     # (sequence x vocabulary) never exist; null: transformers' own loss over the full logits.
     loss_chunk_tokens: int | None = None
+    # how that loss is computed: longft's chunks (any device) or Liger's fused kernel (CUDA, Triton)
+    loss_kernel: str = "chunked"
     # Sequence-parallel degree (DeepSpeed Ulysses): each sample's tokens are split over this many
     # ranks, which all-to-all into whole sequences for 1/degree of the heads around attention.
     sequence_parallel: int = 1
+    # what the forward pass saves for the backward pass (with gradient_checkpointing: each layer's
+    # input) is kept in host memory, ALST's activation-checkpoint offload
+    offload_activations: bool = False
 
     def validate(self) -> None:
         _positive("train.max_steps", self.max_steps)
@@ -206,6 +211,10 @@ class TrainConfig:
         _choice("train.precision", self.precision, PRECISIONS)
         if self.loss_chunk_tokens is not None:
             _positive("train.loss_chunk_tokens", self.loss_chunk_tokens)
+        _choice("train.loss_kernel", self.loss_kernel, ("chunked", "liger"))
+        if self.loss_kernel == "liger" and self.loss_chunk_tokens is None:
+            raise RecipeError("train.loss_kernel = 'liger' computes the loss from the hidden states: "
+                              "set train.loss_chunk_tokens too (Liger picks its own chunk size)")
         valid_schedulers = ("constant", "constant_with_warmup", "linear", "cosine")
         _choice("train.lr_scheduler", self.lr_scheduler, valid_schedulers)
 

@@ -16,9 +16,11 @@ def sources(stage) -> list[tuple[list, str]]:
 
 
 def preflight(name: str, stage, earlier: list) -> None:
+    from ..train.loss import check_loss_kernel
     from ..train.sequence_parallel import check_launch
 
     check_launch(stage.train.sequence_parallel, stage.train.deepspeed, f"stage {name}")
+    check_loss_kernel(stage.train.loss_kernel)
 
 
 def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:

@@ -9,6 +9,10 @@ label in chunks; each chunk's logits are recomputed in the backward pass (activa
 checkpointing), so at most one chunk of logits exists at a time. The value is transformers'
 ForCausalLMLoss: labels shifted left, float32, summed and divided by `num_items_in_batch`
 (the tokens of the whole accumulated batch) when the Trainer gives it, else averaged.
+
+`train.loss_kernel: liger` takes the same sum with Liger's fused linear cross-entropy (Triton, GPU
+only; `pip install 'longft[liger]'`), which fuses the head, the softmax and the gradient per chunk
+in one kernel; longft's chunks are its CPU twin, compared with it where both run.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import RecipeError
 
 IGNORE = -100
+LOSS_KERNELS = ("chunked", "liger")
 # Config fields of models whose logits are not the output head's alone (a soft cap, a scale):
 # the chunked loss would leave that step out, so such models are refused.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
@@ -29,7 +34,28 @@ def shift_left(labels: torch.Tensor) -> torch.Tensor:
     return F.pad(labels, (0, 1), value=IGNORE)[..., 1:]
 
 
-def summed_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head, chunk_tokens: int) -> tuple[torch.Tensor, int]:
+def check_loss_kernel(kernel: str) -> None:
+    """Before any work: Liger's kernel needs its package and a CUDA GPU."""
+    if kernel != "liger":
+        return
+    import importlib.util
+
+    if importlib.util.find_spec("liger_kernel") is None:
+        raise RecipeError("train.loss_kernel = 'liger' needs Liger's kernels: pip install 'longft[liger]' "
+                          "(or train.loss_kernel: chunked, the same loss on any device)")
+    if not torch.cuda.is_available():
+        raise RecipeError("train.loss_kernel = 'liger' runs on a CUDA GPU (Triton); on the CPU use train.loss_kernel: chunked")
+
+
+def liger_sum(states: torch.Tensor, targets: torch.Tensor, head) -> torch.Tensor:
+    from liger_kernel.transformers import LigerFusedLinearCrossEntropyLoss
+
+    fused = LigerFusedLinearCrossEntropyLoss(ignore_index=IGNORE, reduction="sum")
+    return fused(head.weight, states.contiguous(), targets, getattr(head, "bias", None)).float()
+
+
+def summed_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head, chunk_tokens: int,
+                         kernel: str = "chunked") -> tuple[torch.Tensor, int]:
     """(sum of the cross-entropy over the positions with a target, how many there are); `targets`
     are aligned with `hidden` (already shifted)."""
     targets = targets.reshape(-1)
@@ -38,6 +64,8 @@ def summed_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head, chun
     targets = targets.index_select(0, scored)
     if len(targets) == 0:  # nothing scored: a zero that still reaches every parameter
         return hidden.sum() * 0.0, 0
+    if kernel == "liger":
+        return liger_sum(states, targets, head), len(targets)
 
     def chunk_loss(h: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         return F.cross_entropy(head(h).float(), t, reduction="sum")
@@ -50,8 +78,8 @@ def summed_cross_entropy(hidden: torch.Tensor, targets: torch.Tensor, head, chun
 
 
 def chunked_cross_entropy(hidden: torch.Tensor, labels: torch.Tensor, head, chunk_tokens: int,
-                          num_items_in_batch=None) -> torch.Tensor:
-    total, count = summed_cross_entropy(hidden, shift_left(labels), head, chunk_tokens)
+                          num_items_in_batch=None, kernel: str = "chunked") -> torch.Tensor:
+    total, count = summed_cross_entropy(hidden, shift_left(labels), head, chunk_tokens, kernel)
     if count == 0:
         return total
     if num_items_in_batch is None:
@@ -66,13 +94,15 @@ class ChunkedCausalLMLoss:
 
     model_inputs = {"logits_to_keep": 1, "output_hidden_states": True}
 
-    def __init__(self, model, chunk_tokens: int):
+    def __init__(self, model, chunk_tokens: int, kernel: str = "chunked"):
         check_supported(model.config)
         self.head = model.get_output_embeddings()
         self.chunk_tokens = chunk_tokens
+        self.kernel = kernel
 
     def __call__(self, outputs, labels: torch.Tensor, num_items_in_batch=None) -> torch.Tensor:
-        return chunked_cross_entropy(outputs.hidden_states[-1], labels, self.head, self.chunk_tokens, num_items_in_batch)
+        return chunked_cross_entropy(outputs.hidden_states[-1], labels, self.head, self.chunk_tokens, num_items_in_batch,
+                                     self.kernel)
 
 
 def check_supported(config) -> None:

@@ -92,7 +92,7 @@ def sequence_parallel_group():
     return parallel_state_sp.get_sequence_parallel_group()
 
 
-def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group):
+def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group, kernel: str = "chunked"):
     """The sample's loss, with gradient through this rank's tokens only.
 
     Value: the mean cross-entropy over every scored token of the sample (all ranks of the group).
@@ -107,7 +107,7 @@ def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group):
     from .loss import summed_cross_entropy
 
     chunk = chunk_tokens or shift_labels.numel()
-    local_sum, local_count = summed_cross_entropy(hidden, shift_labels, head, chunk)
+    local_sum, local_count = summed_cross_entropy(hidden, shift_labels, head, chunk, kernel)
     count = torch.tensor([float(local_count)], device=hidden.device)
     dist.all_reduce(count, group=group)
     share = local_sum / count.clamp(min=1)[0]
@@ -116,12 +116,13 @@ def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group):
     return share + (whole - share.detach())
 
 
-def sequence_parallel_trainer(chunk_tokens: int | None):
-    """A Trainer whose training loss under SP is `shard_loss` (chunked when `chunk_tokens` is set);
-    the model runs with transformers' switches for the last hidden state instead of full logits."""
+def sequence_parallel_trainer(chunk_tokens: int | None, kernel: str = "chunked", base=None):
+    """A Trainer (subclass of `base`) whose training loss under SP is `shard_loss` (chunked when
+    `chunk_tokens` is set); the model runs with transformers' switches for the last hidden state
+    instead of full logits."""
     from transformers import Trainer
 
-    class SequenceParallelTrainer(Trainer):
+    class SequenceParallelTrainer(base or Trainer):
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if not (model.training and "shift_labels" in inputs):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -130,7 +131,7 @@ def sequence_parallel_trainer(chunk_tokens: int | None):
             inputs.pop("labels", None)
             outputs = model(**inputs)
             head = self.accelerator.unwrap_model(model).get_output_embeddings()
-            loss = shard_loss(outputs.hidden_states[-1], shift_labels, head, chunk_tokens, sequence_parallel_group())
+            loss = shard_loss(outputs.hidden_states[-1], shift_labels, head, chunk_tokens, sequence_parallel_group(), kernel)
             return (loss, outputs) if return_outputs else loss
 
     return SequenceParallelTrainer

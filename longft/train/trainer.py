@@ -16,6 +16,7 @@ from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
 from .loss import ChunkedCausalLMLoss
 from . import sequence_parallel
+from .offload import offloading_trainer
 
 
 def broadcast_choice(value):
@@ -80,10 +81,13 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         hidden=cfg.hidden_size,
         seq_len=recipe.data.seq_len,
     )
-    loss = ChunkedCausalLMLoss(model, recipe.train.loss_chunk_tokens) if recipe.train.loss_chunk_tokens else None
+    t = recipe.train
+    loss = ChunkedCausalLMLoss(model, t.loss_chunk_tokens, t.loss_kernel) if t.loss_chunk_tokens else None
     trainer_class, model_inputs = Trainer, loss.model_inputs if loss else None
+    if t.offload_activations:
+        trainer_class = offloading_trainer(trainer_class)
     if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss)
-        trainer_class = sequence_parallel.sequence_parallel_trainer(recipe.train.loss_chunk_tokens)
+        trainer_class = sequence_parallel.sequence_parallel_trainer(t.loss_chunk_tokens, t.loss_kernel, trainer_class)
         model_inputs, loss = sequence_parallel.MODEL_INPUTS, None
     collator = PackedCollator(
         recipe.data.seq_len,
