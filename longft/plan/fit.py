@@ -64,7 +64,7 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
     lines.append("")
     lines.append(f"[plan] peak = weights + optimizer + the larger of (activations + logits) and (activations + layer_backward + "
                  f"gradients), plus {RUNTIME_RESERVE_GIB:g} GiB for the CUDA context and allocator (assumed); a setup fits when "
-                 f"the peak raised by {MARGIN:.0%} (twice the largest under-estimate measured) is within the GPU. Weights, gradients, "
+                 f"the peak raised by {MARGIN:.0%} (above the largest under-estimate measured, 6%) is within the GPU. Weights, gradients, "
                  "optimizer: ZeRO accounting of exact parameter counts; activations, layer_backward, logits: estimates, "
                  "checked against measured peaks on the CPU (benchmarks/plan_accuracy.py).")
     if chosen is None:

@@ -24,8 +24,8 @@ from .architecture import Architecture
 
 GIB = 2**30
 RUNTIME_RESERVE_GIB = 2.0  # CUDA context, NCCL buffers and allocator slack on a GPU (an assumption)
-# a setup fits when its estimate raised by 10% (about twice the largest under-estimate that
-# benchmarks/plan_accuracy.py measured), plus the reserve, is within the GPU's memory
+# a setup fits when its estimate raised by 10% (above the largest under-estimate measured by
+# benchmarks/plan_accuracy.py and sp_memory.py, 6%), plus the reserve, is within the GPU's memory
 MARGIN = 0.10
 
 
