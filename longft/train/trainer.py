@@ -14,7 +14,7 @@ from ..models import model_dtype
 from ..outputs import atomic_write_json
 from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
-from .loss import ChunkedCausalLMLoss
+from .loss import ChunkedCausalLMLoss, check_supported
 from . import sequence_parallel
 from .offload import offloading_trainer
 
@@ -86,7 +86,8 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     trainer_class, model_inputs = Trainer, loss.model_inputs if loss else None
     if t.offload_activations:
         trainer_class = offloading_trainer(trainer_class)
-    if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss)
+    if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss), from the hidden states
+        check_supported(model.config)
         trainer_class = sequence_parallel.sequence_parallel_trainer(t.loss_chunk_tokens, t.loss_kernel, trainer_class)
         model_inputs, loss = sequence_parallel.MODEL_INPUTS, None
     collator = PackedCollator(
