@@ -48,3 +48,20 @@ def test_multinode_sbatch_runs_two_nodes_on_one_machine(tmp_path, port, extra):
     assert summary["sequence_parallel"] == (2 if extra else 1)
     assert (tmp_path / "run" / "main" / "final" / "model.safetensors").is_file()
     assert out.count("Held-out evaluation") == 1  # one main process across the nodes
+
+
+def test_master_address_survives_a_long_host_list(tmp_path):
+    """The first host is taken without closing the pipe on scontrol: with `| head -n 1` under
+    pipefail, a host list longer than a pipe buffer ends the job with SIGPIPE (exit 141)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "scontrol").write_text("#!/bin/bash\necho node-first\nfor ((i = 0; i < 100000; i++)); do echo node$i; done\n")
+    (bin_dir / "srun").write_text('#!/bin/bash\necho "master=$MASTER_ADDR"\n')
+    for tool in bin_dir.iterdir():
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}", "SLURM_NNODES": "2",
+           "SLURM_JOB_NODELIST": "node[1-100000]"}
+    done = subprocess.run(["bash", "slurm/multinode.sbatch", "tiny-longlora"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert "master=node-first" in done.stdout
