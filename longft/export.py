@@ -47,10 +47,9 @@ def merge_gathered_adapters(model, state_dict: dict):
         )
     rebuilt = skeleton.get_base_model()
     for name, buffer in base.named_buffers():  # non-persistent buffers (rotary frequencies) are in no state dict
-        owner, _, leaf = name.rpartition(".")
-        module = rebuilt.get_submodule(owner)
-        if module._buffers.get(leaf) is not None and module._buffers[leaf].is_meta:
-            module._buffers[leaf] = buffer.detach().clone()
+        if rebuilt.get_buffer(name).is_meta:
+            owner, _, leaf = name.rpartition(".")
+            rebuilt.get_submodule(owner).register_buffer(leaf, buffer.detach().clone(), persistent=False)
     return skeleton.merge_and_unload()
 
 

@@ -42,18 +42,19 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
-def check_model_available(model: ModelConfig) -> None:
-    if model.init == "scratch" or model.name_or_path in NAMED_MODELS:
-        return
-    path = resolve_model_path(model.name_or_path)
-    from transformers import AutoConfig
-
-    model_type = AutoConfig.from_pretrained(path).model_type
+def check_model_available(model: ModelConfig):
+    """Fails early on a model that is not on the machine or of an unsupported type; returns its
+    config (`architecture_config`) for the checks that follow."""
+    config = architecture_config(model)
+    if config is None or model.init == "scratch":
+        return config
+    model_type = config.model_type
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise RecipeError(
             f"model type {model_type!r} (from {model.name_or_path!r}) is not supported; "
             f"supported types: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
+    return config
 
 
 def architecture_config(model: ModelConfig):

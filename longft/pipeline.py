@@ -13,7 +13,7 @@ from pathlib import Path
 from .attention.registry import ATTENTION_METHODS
 from .data.sources import check_sources
 from .methods.longlora import quantization_config
-from .models import NAMED_MODELS, architecture_config, check_model_available, load_tokenizer, resolve_model_path
+from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
 from .recipe.loading import stage_recipes
@@ -62,8 +62,7 @@ def preflight(recipe: Recipe, stages) -> None:
         if stage.eval.enabled:
             check(stage.eval.sources, f"stage {name}: eval.sources", stage)
         if i == 0:
-            check_model_available(stage.model)
-            architecture = architecture_config(stage.model)
+            architecture = check_model_available(stage.model)
         if architecture is not None:
             check_heads(stage.train.sequence_parallel, architecture)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here

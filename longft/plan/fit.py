@@ -4,16 +4,11 @@ from __future__ import annotations
 import textwrap
 
 from ..errors import RecipeError
-from ..train.sequence_parallel import check_heads
+from ..train.sequence_parallel import check_head_counts
 from .architecture import Architecture
 from .memory import GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, estimate, fits, parameter_counts, total_gib
 
 TERMS = ("weights", "optimizer", "gradients", "activations", "layer_backward", "logits")
-
-
-class _Heads:  # the two numbers check_heads reads from a config
-    def __init__(self, arch: Architecture):
-        self.num_attention_heads, self.num_key_value_heads = arch.heads, arch.kv_heads
 
 
 def valid_degrees(arch: Architecture, gpus: int, seq_len: int) -> list[int]:
@@ -22,7 +17,7 @@ def valid_degrees(arch: Architecture, gpus: int, seq_len: int) -> list[int]:
         if gpus % degree or seq_len % degree:
             continue
         try:
-            check_heads(degree, _Heads(arch))
+            check_head_counts(degree, arch.heads, arch.kv_heads)
         except RecipeError:
             continue
         out.append(degree)

@@ -18,6 +18,7 @@ from ..errors import RecipeError
 
 SPLIT_POLICIES = ("chunk", "truncate", "drop")
 PRECISIONS = ("auto", "bf16", "fp32")
+LOSS_KERNELS = ("chunked", "liger")  # train.loss_kernel: longft's chunks, Liger's fused kernel
 PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
 
@@ -211,7 +212,7 @@ class TrainConfig:
         _choice("train.precision", self.precision, PRECISIONS)
         if self.loss_chunk_tokens is not None:
             _positive("train.loss_chunk_tokens", self.loss_chunk_tokens)
-        _choice("train.loss_kernel", self.loss_kernel, ("chunked", "liger"))
+        _choice("train.loss_kernel", self.loss_kernel, LOSS_KERNELS)
         if self.loss_kernel == "liger" and self.loss_chunk_tokens is None:
             raise RecipeError("train.loss_kernel = 'liger' computes the loss from the hidden states: "
                               "set train.loss_chunk_tokens too (Liger picks its own chunk size)")

@@ -23,7 +23,6 @@ from torch.utils.checkpoint import checkpoint
 from ..errors import RecipeError
 
 IGNORE = -100
-LOSS_KERNELS = ("chunked", "liger")
 # Config fields of models whose logits are not the output head's alone (a soft cap, a scale):
 # the chunked loss would leave that step out, so such models are refused.
 LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")

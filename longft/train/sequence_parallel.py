@@ -44,13 +44,16 @@ def check_launch(degree: int, deepspeed_config: str | None, where: str) -> None:
 
 
 def check_heads(degree: int, config) -> None:
+    """A model config's head counts against the degree (`check_head_counts`)."""
+    text = config.get_text_config() if hasattr(config, "get_text_config") else config
+    check_head_counts(degree, text.num_attention_heads, getattr(text, "num_key_value_heads", None) or text.num_attention_heads)
+
+
+def check_head_counts(degree: int, heads: int, kv: int) -> None:
     """DeepSpeed's rule: query heads split evenly; key/value heads split evenly, or (fewer KV heads
     than ranks) each KV head is replicated to the ranks whose query heads read it."""
     if degree == 1:
         return
-    text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    heads = text.num_attention_heads
-    kv = getattr(text, "num_key_value_heads", None) or heads
     if heads % degree:
         raise RecipeError(
             f"train.sequence_parallel = {degree}: the model's {heads} attention heads do not split over {degree} ranks; "

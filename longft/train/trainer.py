@@ -67,7 +67,8 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     """Run (or resume) training; returns (summary with throughput and final loss, full state dict
     gathered from DeepSpeed ZeRO-3 / FSDP shards, or None where every rank holds the whole model)."""
     checkpoint_dir = stage_dir / "checkpoints"
-    sp = recipe.train.sequence_parallel
+    t = recipe.train
+    sp = t.sequence_parallel
     if sp > 1:
         sequence_parallel.init_deepspeed_comm()
     args = training_arguments(recipe, checkpoint_dir, model.config._attn_implementation)
@@ -75,13 +76,12 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     cfg = model.config
     throughput = ThroughputCallback(
         # a sequence-parallel group of sp ranks trains one sample at a time
-        tokens_per_step=recipe.data.seq_len * recipe.train.batch_size * recipe.train.grad_accum * args.world_size // sp,
+        tokens_per_step=recipe.data.seq_len * t.batch_size * t.grad_accum * args.world_size // sp,
         n_params=n_params,
         n_layers=cfg.num_hidden_layers,
         hidden=cfg.hidden_size,
         seq_len=recipe.data.seq_len,
     )
-    t = recipe.train
     loss = ChunkedCausalLMLoss(model, t.loss_chunk_tokens, t.loss_kernel) if t.loss_chunk_tokens else None
     trainer_class, model_inputs = Trainer, loss.model_inputs if loss else None
     if t.offload_activations:
