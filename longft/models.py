@@ -42,6 +42,10 @@ def resolve_model_path(name: str) -> str:
     return name
 
 
+# models longft builds itself (NAMED_MODELS) -> the recipe that builds them
+BUILT_BY_RECIPE = {"testbed": "testbed-base"}
+
+
 def check_model_available(model: ModelConfig):
     """Fails early on a model that is not on the machine or of an unsupported type; returns its
     config (`architecture_config`) for the checks that follow."""
@@ -58,10 +62,14 @@ def check_model_available(model: ModelConfig):
 
 
 def architecture_config(model: ModelConfig):
-    """The model's config without its weights, for checks before work starts; None for a model
-    longft builds itself on first use (checked once it is loaded)."""
+    """The model's config without its weights, for checks before work starts (for a model longft
+    builds itself, the architecture its recipe builds, vocabulary aside); None for one it cannot tell."""
     if model.init == "scratch":
         return _config_class(model.family)(**dict(model.arch))
+    if model.name_or_path in BUILT_BY_RECIPE:  # not built yet: the architecture its recipe will build
+        from .recipe.loading import load_recipe
+
+        return architecture_config(load_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
     if model.name_or_path in NAMED_MODELS:
         return None
     from transformers import AutoConfig

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .attention.registry import ATTENTION_METHODS
 from .data.sources import check_sources
+from .errors import RecipeError
 from .methods.longlora import quantization_config
 from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
@@ -66,7 +67,13 @@ def preflight(recipe: Recipe, stages) -> None:
         if architecture is not None:
             check_heads(stage.train.sequence_parallel, architecture)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
-        ATTENTION_METHODS[stage.attention.method].preflight(stage.attention)
+        attention = ATTENTION_METHODS[stage.attention.method]
+        attention.preflight(stage.attention)
+        if attention.check_stage is not None:
+            if architecture is None:
+                raise RecipeError(f"stage {name}: attention.method {stage.attention.method!r} needs the model's "
+                                  f"config to check its settings, and {stage.model.name_or_path!r} has none to read")
+            attention.check_stage(stage.attention, stage, architecture)
         if stage.train.deepspeed:
             find_deepspeed_config(stage.train.deepspeed)
         kind.preflight(name, stage, [s for _, s, _ in stages[:i]])

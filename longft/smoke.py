@@ -105,6 +105,11 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         ruler_trials=1,
         ruler_tasks=["niah_single_1"],
     )
+    from .attention.registry import ATTENTION_METHODS
+
+    shrink = ATTENTION_METHODS[d["attention"]["method"]].smoke_params
+    if shrink is not None:  # a method whose settings are lengths or layer indices of the recipe's model
+        d["attention"]["params"] = shrink(d["attention"]["params"], seq_len, STANDIN_ARCH["num_hidden_layers"])
     if d["attention"]["group_size"]:  # a fixed group keeps its share of the shrunk length
         d["attention"]["group_size"] = max(2, seq_len // 4 // 2 * 2)
     if recipe.kind == "search":  # a search of a few candidates on one document

@@ -139,6 +139,11 @@ BAD = [
     ({"attention": {"method": "logn", "params": {"base": 1}}}, "integer >= 2"),
     ({"attention": {"method": "logn", "params": {"scale": 2}}}, "takes ['base']"),
     ({"attention": {"method": "logn"}, "position": {"original_max_position_embeddings": None}}, "needs the trained length"),
+    ({"attention": {"method": "fot", "params": {"memory_layers": [1], "window": 256, "slots": 2}}}, "fot takes"),
+    ({"attention": {"method": "fot", "params": {"memory_layers": [], "window": 256}}}, "memory_layers = []"),
+    ({"attention": {"method": "fot", "params": {"memory_layers": [1], "window": 256}}}, "set data.seq_len to 256"),
+    ({"attention": {"method": "fot", "params": {"memory_layers": [1], "window": 256, "windows_per_stream": 4,
+                                                "cross_batch": -1}}}, "cross_batch = -1"),
 ]
 
 
@@ -150,4 +155,5 @@ def test_bad_attention_settings_fail_at_load(overrides, message):
 
 
 def test_every_registered_method_has_a_test():
-    assert set(ATTENTION_METHODS) == {"full", "s2", *METHODS}
+    # full and S²-Attn: test_packing_isolation.py, test_s2attn.py; FoT: test_fot.py
+    assert set(ATTENTION_METHODS) == {"full", "s2", "fot", *METHODS}

@@ -37,6 +37,12 @@ def MIX(weights=(1.0,), source=None, **extra) -> bytes:
     return json.dumps({"sources": entries, **extra}).encode()
 
 
+def FOT(**params):
+    """tiny-fot's attention settings with some changed."""
+    base = {"memory_layers": [2], "window": 256, "windows_per_stream": 4, "cross_batch": 3, "stepping": True}
+    return ["--attention.params", json.dumps({**base, **params})]
+
+
 # id -> (files to create under the user folder U, argv with {U} and {CKPT} filled in, words the error line must hold)
 CASES = {
     # recipe
@@ -123,6 +129,14 @@ CASES = {
     "sp-launch-size": ({}, [*SMOKE, "--train.sequence_parallel", "2", "--train.deepspeed",
                             ZERO1],
                        ["train.sequence_parallel = 2", "this one has 1", "--num_processes 2"]),
+    # FoT memory attention
+    "fot-memory-layer-range": ({}, ["train", "tiny-fot", *FOT(memory_layers=[4])], ["memory_layers has [4]", "4 layers", "0..3"]),
+    "fot-window-past-model": ({}, ["train", "tiny-fot", *FOT(window=512, windows_per_stream=2)],
+                              ["attention.params.window = 512", "256 tokens", "window <= 256"]),
+    "fot-cross-batch-past-batch": ({}, ["train", "tiny-fot", *FOT(cross_batch=8)],
+                                   ["cross_batch = 8", "only 8 rows", "train.batch_size"]),
+    "fot-stream-length": ({}, ["train", "tiny-fot", *FOT(windows_per_stream=3)], ["data.seq_len = 1024", "3 x 256 = 768"]),
+    "fot-chunked-documents": ({}, ["train", "tiny-fot", "--data.split_policy", "chunk"], ["'chunk'", "truncate", "drop"]),
     # data
     "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),
     "data-binary-in-text-dir": ({"d/a.txt": b"hello\n", "d/b.txt": b"\x7fELF\x00\x01\x02"},

@@ -6,7 +6,12 @@ a GPU-only path without its package), and registers its function with transforme
 AttentionInterface / AttentionMaskInterface (`register(attention) -> implementation name`).
 Methods that also change inference (log-n, window, hybrid) give `settings(attention, window)`, which
 the exported config keeps as `longft_attention`, and `restore(settings) -> implementation name`,
-with which longft's loaders switch them back on. Append new {"name": AttentionMethod(...)} pairs.
+with which longft's loaders switch them back on. A method that lays training batches out in rows
+of its own gives `rows(attention)` for the collator; one that evaluates through a cache of its own
+gives `inference_model(model, settings)`; `check_stage(attention, stage, model config)` checks it
+against the model and the batch before work starts; `position_span(attention, seq_len)` says how
+far positions run in a row when that is less than the sequence. Append new
+{"name": AttentionMethod(...)} pairs.
 """
 from __future__ import annotations
 
@@ -14,7 +19,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..errors import RecipeError
-from . import full, logn, s2attn, window
+from ..methods.fot import layout as fot_layout, memory as fot_memory
+from . import fot, full, logn, s2attn, window
 
 CONFIG_KEY = "longft_attention"
 
@@ -26,6 +32,11 @@ class AttentionMethod:
     register: Callable  # (attention settings, original window) -> the attn_implementation name to switch to
     settings: Callable | None = None  # (attention settings, original window) -> what inference needs
     restore: Callable | None = None  # (those settings) -> the attn_implementation name
+    rows: Callable | None = None  # (attention settings) -> the collator's row layout (FoT cross-batch)
+    check_stage: Callable | None = None  # (attention settings, stage recipe, model config) -> None, raises
+    inference_model: Callable | None = None  # (model, saved settings) -> what evaluation runs
+    position_span: Callable | None = None  # (attention settings, seq_len) -> positions a row spans
+    smoke_params: Callable | None = None  # (params, smoke seq_len, stand-in layers) -> params for --smoke
 
 
 def _nothing(*args) -> None:
@@ -70,7 +81,26 @@ ATTENTION_METHODS: dict[str, AttentionMethod] = {
         register=lambda a, w: window.register(window.settings_hybrid(a, w)),
         settings=window.settings_hybrid, restore=window.register,
     ),
+    "fot": AttentionMethod(
+        validate=fot.validate, preflight=lambda a: full.check_path(a.path),
+        register=lambda a, w: fot.register(fot.settings(a, w), a.path),
+        settings=fot.settings, restore=fot.register,
+        rows=fot_layout.cross_batch_rows, check_stage=fot.check_stage, inference_model=fot_memory.memory_model,
+        position_span=fot.position_span, smoke_params=fot.smoke_params,
+    ),
 }
+
+
+def position_length(attention, seq_len: int) -> int:
+    """How far positions run in one row of training: the sequence, unless the method says less."""
+    span = ATTENTION_METHODS[attention.method].position_span
+    return span(attention, seq_len) if span else seq_len
+
+
+def batch_rows(attention):
+    """The collator's row layout for the method, or None (one pack per row)."""
+    rows = ATTENTION_METHODS[attention.method].rows
+    return rows(attention) if rows else None
 
 
 def use_attention(model, attention, window: int | None = None):
@@ -89,3 +119,10 @@ def restore_attention(model):
     if saved:
         model.set_attn_implementation(ATTENTION_METHODS[saved["method"]].restore(saved))
     return model
+
+
+def inference_model(model):
+    """What evaluation runs for a model: the model, or the cache its recorded method reads it through."""
+    saved = getattr(model.config, CONFIG_KEY, None)
+    wrap = ATTENTION_METHODS[saved["method"]].inference_model if saved else None
+    return wrap(model, saved) if wrap else model

@@ -11,6 +11,10 @@ leading tokens) carries no loss either.
 Under sequence parallelism (`boundaries_as_lists`) the offsets are lists of ints: DeepSpeed's batch
 sharding cuts every tensor along the sequence but hands other values to each rank whole, and the
 attention after its all-to-all needs the boundaries of the whole sequence.
+
+An attention method that lays a batch out in rows of its own (FoT's cross-batch streams) gives
+`rows`: it cuts each pack into rows of `rows.row_length` and adds the fields that say how the rows
+relate (`rows.fields`), so that layout too travels with the batch.
 """
 from __future__ import annotations
 
@@ -23,7 +27,9 @@ from ..positions.schemes import POSITION_SCHEMES, document_positions
 class PackedCollator:
     def __init__(self, seq_len: int, pad_token_id: int, position_scheme: str = "document",
                  scheme_params: dict | None = None, scheme_length: int | None = None, model_inputs: dict | None = None,
-                 boundaries_as_lists: bool = False):
+                 boundaries_as_lists: bool = False, rows=None):
+        self.rows = rows
+        seq_len = rows.row_length if rows is not None else seq_len
         self.seq_len = seq_len
         self.boundaries_as_lists = boundaries_as_lists
         self.model_inputs = dict(model_inputs or {})  # fixed switches for the model's forward (the loss's)
@@ -32,6 +38,10 @@ class PackedCollator:
         self.step = 0  # batches made so far (schemes that progress batch by batch read it)
 
     def __call__(self, features: list[dict]) -> dict[str, torch.Tensor]:
+        related = {}
+        if self.rows is not None:
+            features = self.rows.split(features)
+            related = self.rows.fields(features)
         batch_ids, batch_labels, batch_docs = [], [], []
         for f in features:
             ids = list(f["input_ids"])
@@ -66,6 +76,7 @@ class PackedCollator:
             "max_length_q": longest,
             "max_length_k": longest,
             "use_cache": False,
+            **related,
             **self.model_inputs,
         }
 

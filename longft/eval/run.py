@@ -9,13 +9,15 @@ from pathlib import Path
 
 
 def load_for_eval(path: str, config=None):
-    """fp32, with the attention method the checkpoint records (log-n, window, hybrid) switched on."""
+    """fp32, with the attention method the checkpoint records (log-n, window, hybrid, FoT) switched on,
+    read through its cache where it has one (FoT's memory)."""
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..attention.registry import restore_attention
+    from ..attention.registry import inference_model, restore_attention
 
-    return restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config, dtype=torch.float32))
+    return inference_model(restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config,
+                                                                                  dtype=torch.float32)))
 
 
 def zero_shot_model(base_path: str, method: str, window: int, target: int):

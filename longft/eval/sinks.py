@@ -11,11 +11,10 @@ it unchanged: a forward call streams each row, `generate` continues the stream g
 """
 from __future__ import annotations
 
-from types import SimpleNamespace
-
 import torch
 
 from ..attention.rope_angles import rope_inv_freq, rotate_back
+from .streamed import StreamedModel
 
 
 class SinkCacheStream:
@@ -58,35 +57,12 @@ class SinkCacheStream:
         return torch.cat(out)
 
 
-class StreamingSinkModel:
-    """A model seen through a sink cache: what longft's evaluation calls on a model, streamed."""
+class StreamingSinkModel(StreamedModel):
+    """A model seen through a sink cache."""
 
     def __init__(self, model, sinks: int = 4, window: int = 252):
-        self.model, self.sinks, self.window = model, sinks, window
-        self.device, self.config = model.device, model.config
+        super().__init__(model)
+        self.sinks, self.window = sinks, window
 
-    def eval(self):
-        self.model.eval()
-        return self
-
-    def __call__(self, input_ids: torch.Tensor, **kwargs):
-        rows = [SinkCacheStream(self.model, self.sinks, self.window).feed(row.tolist()) for row in input_ids]
-        return SimpleNamespace(logits=torch.stack(rows))
-
-    @torch.no_grad()
-    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 8, eos_token_id=None, **kwargs):
-        outs = []
-        for row in input_ids:
-            stream = SinkCacheStream(self.model, self.sinks, self.window)
-            tokens = row.tolist()
-            logits = stream.feed(tokens)[-1]
-            for _ in range(max_new_tokens):
-                nxt = int(logits.argmax())
-                tokens.append(nxt)
-                if eos_token_id is not None and nxt == eos_token_id:
-                    break
-                logits = stream.feed([nxt])[-1]
-            outs.append(torch.tensor(tokens))
-        width = max(len(t) for t in outs)
-        pad = eos_token_id if eos_token_id is not None else 0
-        return torch.stack([torch.cat([t, torch.full((width - len(t),), pad)]) for t in outs])
+    def stream(self) -> SinkCacheStream:
+        return SinkCacheStream(self.model, self.sinks, self.window)

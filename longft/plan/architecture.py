@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RecipeError
+from ..models import BUILT_BY_RECIPE
 
 # config.json fields of the models the paper recipes start from (published configs)
 KNOWN = {
@@ -23,9 +24,6 @@ KNOWN = {
     "mistralai/Mistral-7B-v0.1": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                                       num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False),
 }
-
-# models longft builds itself (models.NAMED_MODELS) -> the recipe that builds them
-BUILT_BY_RECIPE = {"testbed": "testbed-base"}
 
 
 @dataclass(frozen=True)

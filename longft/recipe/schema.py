@@ -398,7 +398,12 @@ class Recipe:
         names = [s["name"] for s in self.stages]
         if len(set(names)) != len(names):
             raise RecipeError(f"stage names must be unique, got {names}")
-        check_length_fits_method(self.position, self.data.seq_len)
+        from ..attention.registry import ATTENTION_METHODS
+
+        ATTENTION_METHODS[self.attention.method].validate(
+            self.attention, self.data.seq_len, self.position.original_max_position_embeddings
+        )
+        check_length_fits_method(self.position, self.position_length())
         if self.data.seq_len % self.train.sequence_parallel:
             raise RecipeError(
                 f"data.seq_len = {self.data.seq_len} does not split over train.sequence_parallel = "
@@ -417,11 +422,13 @@ class Recipe:
             )
         if self.kind == "search":
             check_search_fits(self)
-        from ..attention.registry import ATTENTION_METHODS
 
-        ATTENTION_METHODS[self.attention.method].validate(
-            self.attention, self.data.seq_len, self.position.original_max_position_embeddings
-        )
+    def position_length(self) -> int:
+        """How far positions run in one training row: data.seq_len, or less where the attention method
+        lays a pack out in shorter rows (FoT's windows). The position method scales to this."""
+        from ..attention.registry import position_length
+
+        return position_length(self.attention, self.data.seq_len)
 
     def length(self) -> int:
         """The sequence length this stage works at: its training length, or its search length."""

@@ -44,7 +44,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     model = load_model(
         stage.model,
         stage.position,
-        stage.data.seq_len,
+        stage.position_length(),
         tokenizer,
         model_dtype(stage.train.precision),
         quantization_config(stage.adapter),

@@ -9,6 +9,7 @@ from transformers import Trainer, TrainerState, TrainingArguments
 
 from ..recipe.schema import Recipe
 from ..recipe.shipped import find_deepspeed_config
+from ..attention.registry import batch_rows
 from ..data.collator import PackedCollator
 from ..models import model_dtype
 from ..outputs import atomic_write_json
@@ -98,6 +99,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         recipe.position.covered_length(recipe.data.seq_len),
         model_inputs=model_inputs,
         boundaries_as_lists=sp > 1,
+        rows=batch_rows(recipe.attention),
     )
     trainer = trainer_class(
         model=model,

@@ -1,0 +1,65 @@
+"""FoT on the testbed against rope scaling, out to 32x the window, from one measured run.
+
+    python benchmarks/fot_testbed.py [--out runs/fot] [--lengths 256 2048 8192]
+
+Trains `tiny-fot`, `tiny-fot-pi` and `tiny-yarn-8x` (resumable: finished stages skip), then scores
+them with the base, and the base with YaRN and PI at the longest length's factor zero-shot, by
+longft's one evaluation path on the same held-out documents: fixed-target perplexity with growing
+context (the FoT models read it through their memory cache) and passkey retrieval. Writes a table,
+a JSON report and the plots.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+TRAINED = [("FoT (tiny-fot)", "tiny-fot"), ("FoT + PI x2 (tiny-fot-pi)", "tiny-fot-pi"), ("YaRN x8 (tiny-yarn-8x)", "tiny-yarn-8x")]
+ZERO_SHOT = ["yarn", "linear"]
+
+
+def main() -> None:
+    from transformers import AutoTokenizer
+
+    from longft.eval.report import write_report
+    from longft.eval.run import load_for_eval, zero_shot_model
+    from longft.eval.suite import evaluate_model
+    from longft.models import NAMED_MODELS
+    from longft.pipeline import run_recipe
+    from longft.recipe.loading import load_recipe
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/fot")
+    parser.add_argument("--passkey-lengths", type=int, nargs="+", default=[256, 2048, 8192])
+    args = parser.parse_args()
+    out = Path(args.out)
+    started = time.time()
+    finals = {}
+    for i, (label, name) in enumerate(TRAINED, 1):
+        print(f"[fot] training {i}/{len(TRAINED)}: {name}", flush=True)
+        t0 = time.time()
+        result = run_recipe(load_recipe(name, {"eval": {"enabled": False}, "output_dir": str(out / name)}))
+        finals[label] = (result["output"], time.time() - t0)
+
+    reference = load_recipe("tiny-fot")
+    ev = reference.eval
+    ev.passkey_lengths = args.passkey_lengths
+    window = reference.position.original_max_position_embeddings
+    target = max(ev.context_lengths)
+    base = NAMED_MODELS["testbed"]()
+    tokenizer = AutoTokenizer.from_pretrained(str(base))
+    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
+    for method in ZERO_SHOT:
+        model, label = zero_shot_model(str(base), method, window, target)
+        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+    for label, (path, seconds) in finals.items():
+        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
+        result["train_seconds"] = round(seconds, 1)
+        results.append(result)
+    table = write_report(results, window, target, out / "report", extra={"trained": dict(TRAINED)})
+    print(f"\n[fot] held-out perplexity and passkey by context length (window {window}); {time.time() - started:.0f}s\n{table}")
+    print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))
+
+
+if __name__ == "__main__":
+    main()

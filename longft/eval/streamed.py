@@ -1,0 +1,46 @@
+"""A model read as a stream (a sink cache, a FoT memory): what longft's evaluation calls on a model.
+
+Subclasses give `stream()`, an object whose `feed(ids)` reads more tokens of one row and returns
+their next-token logits. A forward call streams each row whole; `generate` continues the stream
+greedily, so perplexity, passkey and the RULER suite run on it unchanged.
+"""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import torch
+
+
+class StreamedModel:
+    def __init__(self, model):
+        self.model = model
+        self.device, self.config = model.device, model.config
+
+    def stream(self):
+        raise NotImplementedError
+
+    def eval(self):
+        self.model.eval()
+        return self
+
+    def __call__(self, input_ids: torch.Tensor, **kwargs):
+        rows = [self.stream().feed(row.tolist()) for row in input_ids]
+        return SimpleNamespace(logits=torch.stack(rows))
+
+    @torch.no_grad()
+    def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 8, eos_token_id=None, **kwargs):
+        outs = []
+        for row in input_ids:
+            stream = self.stream()
+            tokens = row.tolist()
+            logits = stream.feed(tokens)[-1]
+            for _ in range(max_new_tokens):
+                nxt = int(logits.argmax())
+                tokens.append(nxt)
+                if eos_token_id is not None and nxt == eos_token_id:
+                    break
+                logits = stream.feed([nxt])[-1]
+            outs.append(torch.tensor(tokens))
+        width = max(len(t) for t in outs)
+        pad = eos_token_id if eos_token_id is not None else 0
+        return torch.stack([torch.cat([t, torch.full((width - len(t),), pad)]) for t in outs])
