@@ -136,6 +136,8 @@ CASES = {
     "fot-cross-batch-past-batch": ({}, ["train", "tiny-fot", *FOT(cross_batch=8)],
                                    ["cross_batch = 8", "only 8 rows", "train.batch_size"]),
     "fot-stream-length": ({}, ["train", "tiny-fot", *FOT(windows_per_stream=3)], ["data.seq_len = 1024", "3 x 256 = 768"]),
+    "fot-sequence-parallel": ({}, ["train", "tiny-fot", "--train.sequence_parallel", "2", "--train.deepspeed", ZERO1],
+                              ["train.sequence_parallel = 2", "fot", "sequence_parallel: 1"]),
     "fot-chunked-documents": ({}, ["train", "tiny-fot", "--data.split_policy", "chunk"], ["'chunk'", "truncate", "drop"]),
     # data
     "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),

@@ -151,6 +151,12 @@ def check_stage(attention, stage, config) -> None:
             f"{f', {orig} x position.factor' if scales else ''}); FoT extends through memory, not the local window: "
             f"use a window <= {reach}, or a position method that covers it"
         )
+    if stage.train.sequence_parallel > 1:
+        raise RecipeError(
+            f"train.sequence_parallel = {stage.train.sequence_parallel} with fot: FoT's rows are its local windows, "
+            "short by design, and sequence parallelism would cut them (and the memory fields) across ranks; "
+            "use data parallelism (train.sequence_parallel: 1)"
+        )
     if stage.position.scheme != "document":
         raise RecipeError(f"position.scheme = {stage.position.scheme!r} with fot: memory keys sit at the start of a "
                           "local window whose positions run 0..window-1; use position.scheme: document")

@@ -11,6 +11,8 @@ it unchanged: a forward call streams each row, `generate` continues the stream g
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ..attention.rope_angles import rope_inv_freq, rotate_back
@@ -29,6 +31,11 @@ class SinkCacheStream:
 
     def size(self) -> int:
         return self.cache.get_seq_length()
+
+    def fork(self) -> "SinkCacheStream":
+        branch = copy.copy(self)
+        branch.cache = copy.deepcopy(self.cache)
+        return branch
 
     def _evict(self) -> None:
         """Drop the oldest recent entry; the recent keys move one slot down."""

@@ -1,8 +1,10 @@
 """A model read as a stream (a sink cache, a FoT memory): what longft's evaluation calls on a model.
 
 Subclasses give `stream()`, an object whose `feed(ids)` reads more tokens of one row and returns
-their next-token logits. A forward call streams each row whole; `generate` continues the stream
-greedily, so perplexity, passkey and the RULER suite run on it unchanged.
+their next-token logits, and whose `fork()` is an independent copy of where it stands. A forward
+call streams each row whole; `generate` continues the stream greedily; `continuation_logprobs`
+reads a prompt once and each continuation from a fork of it. So perplexity, passkey and the RULER
+suite run on it unchanged.
 """
 from __future__ import annotations
 
@@ -26,6 +28,20 @@ class StreamedModel:
     def __call__(self, input_ids: torch.Tensor, **kwargs):
         rows = [self.stream().feed(row.tolist()) for row in input_ids]
         return SimpleNamespace(logits=torch.stack(rows))
+
+    @torch.no_grad()
+    def continuation_logprobs(self, prompt: list[int], continuations: list[list[int]]) -> list[float]:
+        """Summed log-probability of each continuation after `prompt`."""
+        stream = self.stream()
+        last = stream.feed(prompt)[-1].float().log_softmax(-1)
+        scores = []
+        for cont in continuations:
+            total = float(last[cont[0]])
+            if len(cont) > 1:
+                logp = stream.fork().feed(cont[:-1]).float().log_softmax(-1)
+                total += float(logp.gather(1, torch.tensor(cont[1:], device=logp.device)[:, None]).sum())
+            scores.append(total)
+        return scores
 
     @torch.no_grad()
     def generate(self, input_ids: torch.Tensor, max_new_tokens: int = 8, eos_token_id=None, **kwargs):

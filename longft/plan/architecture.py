@@ -21,6 +21,9 @@ KNOWN = {
                                       num_attention_heads=40, num_key_value_heads=40, tie_word_embeddings=False),
     "meta-llama/Meta-Llama-3-8B": dict(vocab_size=128256, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                                        num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False),
+    "openlm-research/open_llama_3b_v2": dict(vocab_size=32000, hidden_size=3200, intermediate_size=8640,
+                                             num_hidden_layers=26, num_attention_heads=32, num_key_value_heads=32,
+                                             tie_word_embeddings=False),
     "mistralai/Mistral-7B-v0.1": dict(vocab_size=32000, hidden_size=4096, intermediate_size=14336, num_hidden_layers=32,
                                       num_attention_heads=32, num_key_value_heads=8, tie_word_embeddings=False),
 }

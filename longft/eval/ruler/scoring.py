@@ -49,7 +49,8 @@ def continuation_logprobs(model, prompt: list[int], continuations: list[list[int
 
     A transformers model reads the prompt once into a KV cache (keeping only the last logits, so a
     long prompt never materializes its full logits), then each continuation from that cache, cropped
-    back after each. Anything else (a streamed sink model) reads prompt + continuation whole.
+    back after each. A streamed model (sink cache, FoT memory) does the same with forks of its
+    stream; anything else reads prompt + continuation whole.
     """
     device = model.device
     from transformers import PreTrainedModel
@@ -67,6 +68,8 @@ def continuation_logprobs(model, prompt: list[int], continuations: list[list[int
                 cache.crop(-(len(cont) - 1))  # negative: the number of tokens to drop again
             scores.append(total)
         return scores
+    if hasattr(model, "continuation_logprobs"):
+        return model.continuation_logprobs(prompt, continuations)
     scores = []
     for cont in continuations:
         logits = model(input_ids=torch.tensor([prompt + cont], device=device)).logits[0, len(prompt) - 1 : -1]

@@ -11,6 +11,8 @@ it unchanged: a forward call streams each row, `generate` continues the stream g
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ...attention.fot import keys_at_start
@@ -48,6 +50,14 @@ class MemoryStream:
         from transformers import DynamicCache
 
         self.cache = DynamicCache(config=self.model.config)
+
+    def fork(self) -> "MemoryStream":
+        """An independent copy: the memory's tensors are never changed in place, only replaced."""
+        branch = copy.copy(self)
+        branch.memory = copy.copy(self.memory)
+        branch.memory.layers = dict(self.memory.layers)
+        branch.cache = copy.deepcopy(self.cache)
+        return branch
 
     def local_length(self) -> int:
         return self.cache.get_seq_length()
