@@ -14,9 +14,9 @@ import argparse
 import json
 import os
 import resource
-import subprocess
-import sys
 import time
+
+from fresh_process import measure_in_fresh_process  # benchmarks/ is the script's folder
 
 
 def rss_mb() -> float:
@@ -66,14 +66,8 @@ def main() -> None:
     for length in args.lengths:
         for mode in ("fot", "full"):
             print(f"[fot-inference] {mode} over {length} tokens ({length // args.window}x the window) ...", flush=True)
-            run = subprocess.run([sys.executable, __file__, "--one", str(length), mode, "--window", str(args.window)],
-                                 capture_output=True, text=True, env=env)
-            if run.returncode != 0:
-                tail = (run.stderr.strip().splitlines() or ["killed"])[-1]
-                print(f"[fot-inference]   failed (exit {run.returncode}): {tail}", flush=True)
-                rows[(length, mode)] = None
-                continue
-            rows[(length, mode)] = json.loads(run.stdout.strip().splitlines()[-1])
+            rows[(length, mode)] = measure_in_fresh_process(
+                __file__, ["--one", str(length), mode, "--window", str(args.window)], "fot-inference", env)
     print(f"\nreading a context, window {args.window}, one memory layer of 4 (fp32, CPU, 2 threads)")
     print(f"{'tokens':>8}{'x window':>10}{'fot s':>8}{'fot MB':>9}{'fot s x2N/N':>13}{'fot MB x2N/N':>14}"
           f"{'full s':>8}{'full MB':>9}")

@@ -12,9 +12,9 @@ from __future__ import annotations
 import argparse
 import json
 import resource
-import subprocess
-import sys
 import time
+
+from fresh_process import measure_in_fresh_process  # benchmarks/ is the script's folder
 
 
 def rss_mb() -> float:
@@ -62,14 +62,8 @@ def main() -> None:
     for length in args.lengths:
         for mode in ("plain", "chunked"):
             print(f"[loss-memory] {mode} loss at {length} tokens ...", flush=True)
-            run = subprocess.run([sys.executable, __file__, "--one", str(length), mode, "--vocab", str(args.vocab),
-                                  "--chunk", str(args.chunk)], capture_output=True, text=True)
-            if run.returncode != 0:
-                tail = (run.stderr.strip().splitlines() or ["killed"])[-1]
-                print(f"[loss-memory]   failed (exit {run.returncode}): {tail}", flush=True)
-                rows[(length, mode)] = None
-                continue
-            rows[(length, mode)] = json.loads(run.stdout.strip().splitlines()[-1])
+            rows[(length, mode)] = measure_in_fresh_process(
+                __file__, ["--one", str(length), mode, "--vocab", str(args.vocab), "--chunk", str(args.chunk)], "loss-memory")
     print(f"\nstep peak above the model's memory, MB (vocab {args.vocab}, chunk {args.chunk} tokens, fp32, CPU)")
     print(f"{'tokens':>8}{'plain':>10}{'chunked':>10}{'chunked/plain':>15}{'plain x2N/N':>13}{'chunked x2N/N':>15}"
           f"{'plain s':>9}{'chunked s':>11}")
