@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from ..errors import RecipeError
 from .full import make_full_attention, mask_or_none
-from .masked import allowed_pairs
+from .masked import allowed_pairs, key_positions
 from .rope_angles import rope_inv_freq, rotate_back
 from .segments import repeat_kv
 
@@ -35,13 +35,6 @@ def keys_at_start(key: torch.Tensor, positions: torch.Tensor, config) -> torch.T
     RoPE at 0 is the identity times the rope type's attention factor, which the rotated key keeps."""
     inv, _ = rope_inv_freq(config, key.device)
     return rotate_back(key, positions[:, None].to(key.device).float(), inv)
-
-
-def key_positions(kwargs: dict, batch: int, kv_len: int, device) -> torch.Tensor:
-    pos = kwargs.get("position_ids")
-    if pos is not None and pos.shape[-1] == kv_len:
-        return pos.to(device).expand(batch, -1)
-    return torch.arange(kv_len, device=device).expand(batch, -1)  # a cache from the window's start
 
 
 def cross_batch_memory(key, value, kwargs, config):

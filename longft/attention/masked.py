@@ -39,6 +39,14 @@ def query_positions(kwargs: dict, batch: int, q_len: int, kv_len: int, device) -
     return (torch.arange(q_len, device=device) + kv_len - q_len).expand(batch, -1)
 
 
+def key_positions(kwargs: dict, batch: int, kv_len: int, device) -> torch.Tensor:
+    """(batch, kv_len) positions of the keys: the batch's position ids, else a cache's keys at 0..kv_len-1."""
+    pos = kwargs.get("position_ids")
+    if pos is not None and pos.shape[-1] == kv_len:
+        return pos.to(device).expand(batch, -1)
+    return torch.arange(kv_len, device=device).expand(batch, -1)
+
+
 def logn_factor(positions: torch.Tensor, base: int) -> torch.Tensor:
     """max(1, log n / log L) for the query at position n (counted from 1), L the trained length."""
     n = (positions + 1).clamp(min=1).float()

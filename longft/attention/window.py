@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import RecipeError
-from .masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
+from .masked import allowed_pairs, attend, key_positions, logn_factor, no_mask, query_positions
 from .rope_angles import rope_inv_freq, rotate_back
 
 NAME = "longft_window"
@@ -33,10 +33,8 @@ def make_window_attention(window: int, full_layers: int = 0, logn_base: int | No
         if not is_full:
             return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs, window), scaling), None
         q_pos = query_positions(kwargs, B, q_len, kv_len, query.device)
-        k_pos = kwargs.get("position_ids")
-        if k_pos is None or k_pos.shape[-1] != kv_len:
-            k_pos = torch.arange(kv_len, device=query.device).expand(B, -1)  # a cache: keys at 0..kv_len-1
-        query, key = unrotate(query, q_pos, module.config), unrotate(key, k_pos.to(query.device).expand(B, -1), module.config)
+        k_pos = key_positions(kwargs, B, kv_len, query.device)
+        query, key = unrotate(query, q_pos, module.config), unrotate(key, k_pos, module.config)
         scale = logn_factor(q_pos, logn_base) if logn_base else None
         return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs), scaling, scale), None
 
