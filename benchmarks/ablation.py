@@ -13,6 +13,8 @@ import argparse
 import time
 from pathlib import Path
 
+from recipe_runs import train_recipes  # benchmarks/ is the script's folder
+
 # (label, recipe) trained at the factor; recipes named tiny-<method>-<factor>x
 TRAINED = [
     ("PI (linear)", "tiny-pi-{f}x"),
@@ -33,7 +35,6 @@ def main() -> None:
     from longft.eval.run import load_for_eval, zero_shot_model
     from longft.eval.suite import evaluate_model
     from longft.models import NAMED_MODELS
-    from longft.pipeline import run_recipe
     from longft.recipe.loading import load_recipe, recipe_names
     from transformers import AutoTokenizer
 
@@ -48,12 +49,7 @@ def main() -> None:
     missing = [name.format(f=f) for _, name in TRAINED if name.format(f=f) not in recipe_names()]
     if missing:
         print(f"[ablation] no recipe for {missing} at x{f}: left out", flush=True)
-    finals = {}
-    for i, (label, name) in enumerate(trained, 1):
-        print(f"[ablation] training {i}/{len(trained)}: {name}", flush=True)
-        t0 = time.time()
-        result = run_recipe(load_recipe(name, {"eval": {"enabled": False}, "output_dir": str(out / name)}))
-        finals[label] = (result["output"], time.time() - t0)
+    finals = train_recipes(trained, out, "ablation")
 
     reference = load_recipe(f"tiny-yarn-{f}x")
     ev = reference.eval

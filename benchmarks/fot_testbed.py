@@ -14,6 +14,8 @@ import argparse
 import time
 from pathlib import Path
 
+from recipe_runs import train_recipes  # benchmarks/ is the script's folder
+
 TRAINED = [("FoT (tiny-fot)", "tiny-fot"), ("FoT + PI x2 (tiny-fot-pi)", "tiny-fot-pi"), ("YaRN x8 (tiny-yarn-8x)", "tiny-yarn-8x")]
 ZERO_SHOT = ["yarn", "linear"]
 
@@ -25,7 +27,6 @@ def main() -> None:
     from longft.eval.run import load_for_eval, zero_shot_model
     from longft.eval.suite import evaluate_model
     from longft.models import NAMED_MODELS
-    from longft.pipeline import run_recipe
     from longft.recipe.loading import load_recipe
 
     parser = argparse.ArgumentParser()
@@ -34,12 +35,7 @@ def main() -> None:
     args = parser.parse_args()
     out = Path(args.out)
     started = time.time()
-    finals = {}
-    for i, (label, name) in enumerate(TRAINED, 1):
-        print(f"[fot] training {i}/{len(TRAINED)}: {name}", flush=True)
-        t0 = time.time()
-        result = run_recipe(load_recipe(name, {"eval": {"enabled": False}, "output_dir": str(out / name)}))
-        finals[label] = (result["output"], time.time() - t0)
+    finals = train_recipes(TRAINED, out, "fot")
 
     reference = load_recipe("tiny-fot")
     ev = reference.eval
