@@ -13,7 +13,7 @@ import argparse
 import time
 from pathlib import Path
 
-from recipe_runs import train_recipes  # benchmarks/ is the script's folder
+from side_by_side import score_models, train_recipes  # benchmarks/ is the script's folder
 
 # (label, recipe) trained at the factor; recipes named tiny-<method>-<factor>x
 TRAINED = [
@@ -32,11 +32,7 @@ ZERO_SHOT = ["logn", "hybrid", "sinks"]
 
 def main() -> None:
     from longft.eval.report import write_report
-    from longft.eval.run import load_for_eval, zero_shot_model
-    from longft.eval.suite import evaluate_model
-    from longft.models import NAMED_MODELS
     from longft.recipe.loading import load_recipe, recipe_names
-    from transformers import AutoTokenizer
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/ablation")
@@ -55,16 +51,7 @@ def main() -> None:
     ev = reference.eval
     ev.passkey_trials, ev.passkey_depths = 1, [0.5]  # perplexity is what this table compares
     window, target = reference.position.original_max_position_embeddings, reference.target_length()
-    base = NAMED_MODELS["testbed"]()
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
-    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
-    for method in [m for m in ZERO_SHOT if m not in args.skip]:
-        model, label = zero_shot_model(str(base), method, window, target)
-        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
-    for label, (path, seconds) in finals.items():
-        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
-        result["train_seconds"] = round(seconds, 1)
-        results.append(result)
+    results = score_models(finals, [m for m in ZERO_SHOT if m not in args.skip], ev, window, target)
     table = write_report(results, window, target, out / f"report-x{f}", extra={"factor": f, "trained": dict(trained)})
     print(f"\n[ablation] x{f}: held-out perplexity by context length (window {window}); {time.time() - started:.0f}s\n{table}")
     print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))

@@ -14,19 +14,14 @@ import argparse
 import time
 from pathlib import Path
 
-from recipe_runs import train_recipes  # benchmarks/ is the script's folder
+from side_by_side import score_models, train_recipes  # benchmarks/ is the script's folder
 
 TRAINED = [("FoT (tiny-fot)", "tiny-fot"), ("FoT + PI x2 (tiny-fot-pi)", "tiny-fot-pi"), ("YaRN x8 (tiny-yarn-8x)", "tiny-yarn-8x")]
 ZERO_SHOT = ["yarn", "linear"]
 
 
 def main() -> None:
-    from transformers import AutoTokenizer
-
     from longft.eval.report import write_report
-    from longft.eval.run import load_for_eval, zero_shot_model
-    from longft.eval.suite import evaluate_model
-    from longft.models import NAMED_MODELS
     from longft.recipe.loading import load_recipe
 
     parser = argparse.ArgumentParser()
@@ -42,16 +37,7 @@ def main() -> None:
     ev.passkey_lengths = args.passkey_lengths
     window = reference.position.original_max_position_embeddings
     target = max(ev.context_lengths)
-    base = NAMED_MODELS["testbed"]()
-    tokenizer = AutoTokenizer.from_pretrained(str(base))
-    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
-    for method in ZERO_SHOT:
-        model, label = zero_shot_model(str(base), method, window, target)
-        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
-    for label, (path, seconds) in finals.items():
-        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
-        result["train_seconds"] = round(seconds, 1)
-        results.append(result)
+    results = score_models(finals, ZERO_SHOT, ev, window, target)
     table = write_report(results, window, target, out / "report", extra={"trained": dict(TRAINED)})
     print(f"\n[fot] held-out perplexity and passkey by context length (window {window}); {time.time() - started:.0f}s\n{table}")
     print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))
