@@ -5,7 +5,9 @@ whose documents cross the shard boundary, gives the loss and gradients of one pr
 whole batch, for full attention and S²-Attn, with key/value heads split and replicated; two
 controls (boundaries dropped, S²'s head rule on local heads) show the comparison notices.
 End to end: `accelerate launch` of a LoRA + S²-Attn recipe at SP = 2 ends with the weights of the
-same recipe at SP = 1.
+same recipe at SP = 1; with gradient accumulation over packs that score different numbers of tokens,
+and with two sequence-parallel groups side by side (SP = 2 x DP = 2), every token of an optimizer
+step weighs alike, as in one process.
 """
 import json
 import os
@@ -40,28 +42,75 @@ def test_ulysses_layout_with_packed_documents_equals_one_process():
             assert r["loss_diff"] < 1e-5 and r["grad_diff"] < 1e-5 * r["grad_scale"] * 100, r
 
 
-def launch(run: Path, port: int, processes: int, *extra: str) -> subprocess.CompletedProcess:
+def launch(run: Path, port: int, processes: int, *extra: str, recipe: str = "tiny-longlora") -> subprocess.CompletedProcess:
+    train = [recipe] if recipe.endswith(".yaml") else [recipe, "--smoke", "--eval.enabled", "false"]
     cmd = [str(BIN / "accelerate"), "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_gloo.yaml"),
-           "--num_processes", str(processes), "--main_process_port", str(port), "-m", "longft", "train", "tiny-longlora",
-           "--smoke", "--eval.enabled", "false", "--output_dir", str(run), *extra]
+           "--num_processes", str(processes), "--main_process_port", str(port), "-m", "longft", "train", *train,
+           "--output_dir", str(run), *extra]
     return subprocess.run(cmd, cwd=ROOT, env=dict(os.environ), capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.smoke
-def test_two_rank_sequence_parallel_training_ends_with_the_one_rank_weights(tmp_path):
+def final_weights_agree(a_run: Path, b_run: Path) -> None:
+    """b ends with a's weights, to within 1e-3 of how far training moved them."""
     from safetensors.torch import load_file
 
-    one = launch(tmp_path / "sp1", 29652, 1, "--train.deepspeed", ZERO1)
-    assert one.returncode == 0, one.stderr[-3000:]
-    two = launch(tmp_path / "sp2", 29653, 2, "--train.deepspeed", ZERO1, "--train.sequence_parallel", "2")
-    assert two.returncode == 0, two.stderr[-3000:]
-    a = load_file(tmp_path / "sp1" / "main" / "final" / "model.safetensors")
-    b = load_file(tmp_path / "sp2" / "main" / "final" / "model.safetensors")
-    start = load_file(tmp_path / "sp1" / "initial" / "model.safetensors")
+    a = load_file(a_run / "main" / "final" / "model.safetensors")
+    b = load_file(b_run / "main" / "final" / "model.safetensors")
+    start = load_file(a_run / "initial" / "model.safetensors")
     assert sorted(a) == sorted(b)
     moved = max((a[k] - start[k]).abs().max().item() for k in start)
     assert moved > 1e-4  # training changed the weights, so equality below says something
     assert max((a[k] - b[k]).abs().max().item() for k in a) < 1e-3 * moved
+
+
+# Short documents packed whole, so packs hold different numbers of scored tokens (padding, and
+# each document's first token unscored): a per-micro-batch mean would weigh them differently.
+PADDED_PACKS = """\
+extends: tiny-longlora
+model:
+  name_or_path: standin
+  init: scratch
+  tokenizer: testbed
+  arch: {hidden_size: 64, intermediate_size: 128, num_hidden_layers: 2, num_attention_heads: 4,
+         num_key_value_heads: 2, tie_word_embeddings: true, max_position_embeddings: 64}
+position: {original_max_position_embeddings: 64}
+data:
+  sources: [{type: testbed, split: train, max_files: 400}]
+  seq_len: 256
+  split_policy: drop
+  min_doc_tokens: 2
+  max_train_tokens: 30000
+  num_proc: 1
+train: {max_steps: 3, batch_size: 1, grad_accum: 2, save_steps: 1, logging_steps: 1, warmup_steps: 1, precision: fp32}
+eval: {enabled: false}
+"""
+
+
+@pytest.mark.smoke
+def test_accumulated_steps_weigh_every_token_alike_under_sp(tmp_path):
+    recipe = tmp_path / "padded-packs.yaml"
+    recipe.write_text(PADDED_PACKS)
+    runs = {
+        # name: (processes, extra arguments); the first two step over 2 packs, the last two over 4
+        "one": (1, ()),
+        "sp2": (2, ("--train.sequence_parallel", "2")),
+        "one-ga4": (1, ("--train.grad_accum", "4")),
+        "sp2-dp2": (4, ("--train.sequence_parallel", "2")),
+    }
+    for port, (name, (processes, extra)) in enumerate(runs.items(), start=29654):
+        done = launch(tmp_path / name, port, processes, "--train.deepspeed", ZERO1, *extra, recipe=str(recipe))
+        assert done.returncode == 0, done.stderr[-3000:]
+    final_weights_agree(tmp_path / "one", tmp_path / "sp2")
+    final_weights_agree(tmp_path / "one-ga4", tmp_path / "sp2-dp2")
+
+
+@pytest.mark.smoke
+def test_two_rank_sequence_parallel_training_ends_with_the_one_rank_weights(tmp_path):
+    one = launch(tmp_path / "sp1", 29652, 1, "--train.deepspeed", ZERO1)
+    assert one.returncode == 0, one.stderr[-3000:]
+    two = launch(tmp_path / "sp2", 29653, 2, "--train.deepspeed", ZERO1, "--train.sequence_parallel", "2")
+    assert two.returncode == 0, two.stderr[-3000:]
+    final_weights_agree(tmp_path / "sp1", tmp_path / "sp2")
     s1 = json.loads((tmp_path / "sp1" / "main" / "train_summary.json").read_text())
     s2 = json.loads((tmp_path / "sp2" / "main" / "train_summary.json").read_text())
     assert s1["steps"] == s2["steps"] and s1["train_loss"] == pytest.approx(s2["train_loss"], rel=1e-5)
@@ -100,6 +149,11 @@ def test_parallelism_config_names_longfts_attention():
     assert pc.sp_size == 4 and pc.sp_backend == "deepspeed"
     assert pc.sp_handler.sp_attn_implementation == "longft_s2attn"
     assert parallelism_config(1, "longft_s2attn") is None
+
+
+def test_parallelism_config_counts_the_groups(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "8")
+    assert parallelism_config(2, "longft_s2attn").data_parallel_size == 4  # DeepSpeed's global batch is sized by it
 
 
 def test_boundaries_travel_whole_as_lists_under_sp():

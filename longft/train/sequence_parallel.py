@@ -77,7 +77,10 @@ def parallelism_config(degree: int, attn_implementation: str):
     # set after construction: the handler's validator lists transformers' built-in names only, while
     # DeepSpeed wraps any function registered with transformers' AttentionInterface
     handler.sp_attn_implementation = attn_implementation
-    return ParallelismConfig(sp_size=degree, sp_backend="deepspeed", sp_handler=handler)
+    # the groups' count: accelerate sizes DeepSpeed's global batch by it (it does not infer it for
+    # the DeepSpeed backend), and DeepSpeed refuses a batch that does not match its own count
+    data_parallel = max(1, int(os.environ.get("WORLD_SIZE", "1")) // degree)
+    return ParallelismConfig(sp_size=degree, sp_backend="deepspeed", sp_handler=handler, dp_replicate_size=data_parallel)
 
 
 def init_deepspeed_comm() -> None:
@@ -95,15 +98,18 @@ def sequence_parallel_group():
     return parallel_state_sp.get_sequence_parallel_group()
 
 
-def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group, kernel: str = "chunked"):
-    """The sample's loss, with gradient through this rank's tokens only.
+def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group, kernel: str = "chunked",
+               divisor=None):
+    """This rank's share of the loss, with gradient through this rank's tokens only.
 
-    Value: the mean cross-entropy over every scored token of the sample (all ranks of the group).
-    Gradient: this rank's share, sum over its tokens / the sample's scored tokens, so the ranks'
-    gradients add up to the gradient of the whole sample, which is what DeepSpeed's reduction
-    (a sum over the group, divided by the data-parallel size only) expects. transformers' own SP
-    loss back-propagates the all-gathered loss on every rank instead, which scales the gradients
-    by the degree: invisible to Adam, not to gradient clipping."""
+    Gradient: the sum of the cross-entropy over this rank's tokens / `divisor`, so the ranks'
+    gradients add up to the gradient of the loss the whole group's tokens give, which is what
+    DeepSpeed's reduction (a sum over the group, divided by the data-parallel size only) expects.
+    Value: that sum over the group (the same on every rank). `divisor` defaults to the sample's
+    scored tokens (all ranks of the group), which makes the value the sample's mean cross-entropy;
+    the trainer passes the accumulated batch's instead (`accumulated_divisor`). transformers' own SP
+    loss back-propagates the all-gathered loss on every rank, which scales the gradients by the
+    degree: invisible to Adam, not to gradient clipping."""
     import torch
     import torch.distributed as dist
 
@@ -111,21 +117,44 @@ def shard_loss(hidden, shift_labels, head, chunk_tokens: int | None, group, kern
 
     chunk = chunk_tokens or shift_labels.numel()
     local_sum, local_count = summed_cross_entropy(hidden, shift_labels, head, chunk, kernel)
-    count = torch.tensor([float(local_count)], device=hidden.device)
-    dist.all_reduce(count, group=group)
-    share = local_sum / count.clamp(min=1)[0]
+    if divisor is None:
+        count = torch.tensor([float(local_count)], device=hidden.device)
+        dist.all_reduce(count, group=group)
+        divisor = count.clamp(min=1)[0]
+    share = local_sum / divisor
     whole = share.detach().clone()
     dist.all_reduce(whole, group=group)
     return share + (whole - share.detach())
 
 
-def sequence_parallel_trainer(chunk_tokens: int | None, kernel: str = "chunked", base=None):
+def accumulated_divisor(batches, degree: int, device):
+    """What each sample's loss is divided by so that an optimizer step weighs every scored token of
+    its accumulated batch alike, as without SP (transformers' `num_items_in_batch`): the scored
+    tokens of all micro-batches on all ranks, over the data-parallel size (DeepSpeed divides the
+    summed gradients by it, and the Trainer no longer divides by the accumulation steps)."""
+    import torch
+    import torch.distributed as dist
+
+    local = sum(int((b["shift_labels"] != -100).sum()) for b in batches)
+    total = torch.tensor([float(local)], device=device)
+    dist.all_reduce(total)
+    data_parallel = dist.get_world_size() // degree
+    return total.clamp(min=1)[0] / data_parallel
+
+
+def sequence_parallel_trainer(degree: int, chunk_tokens: int | None, kernel: str = "chunked", base=None):
     """A Trainer (subclass of `base`) whose training loss under SP is `shard_loss` (chunked when
-    `chunk_tokens` is set); the model runs with transformers' switches for the last hidden state
-    instead of full logits."""
+    `chunk_tokens` is set) over the tokens of the whole accumulated batch; the model runs with
+    transformers' switches for the last hidden state instead of full logits."""
     from transformers import Trainer
 
     class SequenceParallelTrainer(base or Trainer):
+        loss_is_scaled_for_ga = True  # divided by the accumulated batch's tokens, not per micro-batch
+
+        def get_batch_samples(self, epoch_iterator, num_batches, device):
+            batches, _ = super().get_batch_samples(epoch_iterator, num_batches, device)
+            return batches, accumulated_divisor(batches, degree, device)
+
         def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
             if not (model.training and "shift_labels" in inputs):
                 return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
@@ -134,7 +163,8 @@ def sequence_parallel_trainer(chunk_tokens: int | None, kernel: str = "chunked",
             inputs.pop("labels", None)
             outputs = model(**inputs)
             head = self.accelerator.unwrap_model(model).get_output_embeddings()
-            loss = shard_loss(outputs.hidden_states[-1], shift_labels, head, chunk_tokens, sequence_parallel_group(), kernel)
+            loss = shard_loss(outputs.hidden_states[-1], shift_labels, head, chunk_tokens, sequence_parallel_group(), kernel,
+                              divisor=num_items_in_batch)
             return (loss, outputs) if return_outputs else loss
 
     return SequenceParallelTrainer
