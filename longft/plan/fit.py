@@ -47,7 +47,8 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
         f"[plan] model: {arch.layers} layers, hidden {arch.hidden}, {arch.heads} heads / {arch.kv_heads} KV, vocab {arch.vocab} "
         f"({held / 1e9:.2f}B parameters held, {trained / 1e6:.1f}M trained) from {arch.source}",
         f"[plan] activation checkpointing {'on' if t.gradient_checkpointing else 'off'}; loss "
-        + (f"in chunks of {t.loss_chunk_tokens} tokens" if t.loss_chunk_tokens else "over the full logits (chunked per shard under SP)"),
+        + (f"in chunks of {t.loss_chunk_tokens} tokens" if t.loss_chunk_tokens else "over the full logits (chunked per shard under SP)")
+        + ("; MLP tiled" if t.tiled_mlp else "") + ("; activations offloaded" if t.offload_activations else ""),
         "",
         f"{'SP':>3} {'ZeRO':>4} " + " ".join(f"{term:>14}" for term in TERMS) + f" {'peak GiB':>10}  fits",
     ]
@@ -64,7 +65,7 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
                  "checked against measured peaks on the CPU (benchmarks/plan_accuracy.py).")
     if chosen is None:
         lines.append(f"[plan] nothing fits {gpu_gib:g} GiB per GPU: use more GPUs, turn on train.gradient_checkpointing / "
-                     "train.loss_chunk_tokens, or offload the optimizer (accelerate_configs/deepspeed_zero3_offload.yaml)")
+                     "train.loss_chunk_tokens / train.tiled_mlp, or offload the optimizer (accelerate_configs/deepspeed_zero3_offload.yaml)")
     else:
         lines.append(f"[plan] smallest that fits: --train.sequence_parallel {chosen.sp} with ZeRO-{chosen.zero}"
                      f" ({total_gib(estimate(arch, recipe, chosen)):.1f} of {gpu_gib:g} GiB)")

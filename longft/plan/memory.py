@@ -13,13 +13,15 @@ also holds the gradients of its MLP's intermediates (3 x intermediate). At its p
 the log-softmax, its gradient and the logits' gradient in fp32 (3 x tokens x vocab x 4 bytes, plus
 the bf16 logits), or one chunk of them with `train.loss_chunk_tokens`. A rank holds seq_len / SP
 tokens. With `train.offload_activations` the stored activations are in host memory and only a
-layer's come back to the GPU. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
+layer's come back to the GPU. With `train.tiled_mlp` the MLP's intermediates and their gradients
+exist for one slice of ceil(tokens / hidden) at a time, recomputed in the backward pass. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
 multi-GPU terms are the accounting above, not measured here.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..train.tiled_mlp import slice_count
 from .architecture import Architecture
 
 GIB = 2**30
@@ -74,15 +76,20 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     n = setup.gpus
     tokens = recipe.data.seq_len * t.batch_size // setup.sp
     h, V = arch.hidden, arch.vocab
-    per_layer = activation_values_per_token(arch)
     final_norm = 3 * h
-    backward_gradients = 3 * arch.intermediate
+    mlp_kept, mlp_gradients = 4 * arch.intermediate, 3 * arch.intermediate
+    others = activation_values_per_token(arch) - mlp_kept
+    # the MLP's intermediates exist for every token, or (tiled) for one slice of them at a time
+    mlp_tokens = -(-tokens // slice_count(recipe.data.seq_len // setup.sp, h)) if t.tiled_mlp else tokens
+    per_layer = tokens * others + (0 if t.tiled_mlp else tokens * mlp_kept)  # kept until the backward pass
+    recomputed = tokens * others + mlp_tokens * mlp_kept  # a layer's forward run again for its backward
     if t.gradient_checkpointing:
-        stored, layer_backward = tokens * (arch.layers * h + final_norm), tokens * (per_layer + backward_gradients)
+        stored, layer_backward = tokens * (arch.layers * h + final_norm), recomputed + mlp_tokens * mlp_gradients
     else:
-        stored, layer_backward = tokens * (arch.layers * per_layer + final_norm), tokens * backward_gradients
+        layer_backward = mlp_tokens * (mlp_gradients + (mlp_kept if t.tiled_mlp else 0))
+        stored = arch.layers * per_layer + tokens * final_norm
     if t.offload_activations:  # saved tensors in host memory; a layer's come back for its backward pass
-        stored, layer_backward = 0, tokens * (per_layer + backward_gradients)
+        stored, layer_backward = 0, recomputed + mlp_tokens * mlp_gradients
     if t.loss_chunk_tokens or setup.sp > 1:  # longft's chunked loss (under SP: per shard, one chunk by default)
         chunk = min(t.loss_chunk_tokens or tokens, tokens)
         logits = chunk * V * 12 + tokens * h * wb  # one chunk's fp32 logits, log-softmax, gradient; the states

@@ -193,6 +193,9 @@ class TrainConfig:
     # what the forward pass saves for the backward pass (with gradient_checkpointing: each layer's
     # input) is kept in host memory, ALST's activation-checkpoint offload
     offload_activations: bool = False
+    # each decoder layer's MLP runs ceil(tokens / hidden) slices of the tokens at a time, recomputed
+    # slice by slice in the backward pass (ALST's tiled MLP, DeepSpeed's TiledMLP)
+    tiled_mlp: bool = False
 
     def validate(self) -> None:
         _positive("train.max_steps", self.max_steps)

@@ -18,9 +18,11 @@ def sources(stage) -> list[tuple[list, str]]:
 def preflight(name: str, stage, earlier: list) -> None:
     from ..train.loss import check_loss_kernel
     from ..train.sequence_parallel import check_launch
+    from ..train.tiled_mlp import check_available
 
     check_launch(stage.train.sequence_parallel, stage.train.deepspeed, f"stage {name}")
     check_loss_kernel(stage.train.loss_kernel)
+    check_available(stage.train.tiled_mlp)
 
 
 def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
@@ -50,6 +52,12 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
         quantization_config(stage.adapter),
     )
     check_heads(stage.train.sequence_parallel, model.config)
+    if stage.train.tiled_mlp:
+        from ..train.tiled_mlp import slice_count, tile_mlps
+
+        tokens = stage.data.seq_len // stage.train.sequence_parallel  # what a rank holds
+        print(f"[train] tiled MLP in {tile_mlps(model)} layers: {slice_count(tokens, model.config.hidden_size)} slices "
+              f"of the {tokens} tokens a rank holds", flush=True)
     with state.main_process_first():
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if state.is_main_process:
