@@ -7,7 +7,7 @@ controls (boundaries dropped, S²'s head rule on local heads) show the compariso
 End to end: `accelerate launch` of a LoRA + S²-Attn recipe at SP = 2 ends with the weights of the
 same recipe at SP = 1; with gradient accumulation over packs that score different numbers of tokens,
 and with two sequence-parallel groups side by side (SP = 2 x DP = 2), every token of an optimizer
-step weighs alike, as in one process.
+step weighs alike, as in one process; the tiled MLP inside it trains the same weights.
 """
 import json
 import os
@@ -91,9 +91,10 @@ def test_accumulated_steps_weigh_every_token_alike_under_sp(tmp_path):
     recipe = tmp_path / "padded-packs.yaml"
     recipe.write_text(PADDED_PACKS)
     runs = {
-        # name: (processes, extra arguments); the first two step over 2 packs, the last two over 4
+        # name: (processes, extra arguments); the first three step over 2 packs, the last two over 4
         "one": (1, ()),
         "sp2": (2, ("--train.sequence_parallel", "2")),
+        "sp2-tiled-mlp": (2, ("--train.sequence_parallel", "2", "--train.tiled_mlp", "true")),
         "one-ga4": (1, ("--train.grad_accum", "4")),
         "sp2-dp2": (4, ("--train.sequence_parallel", "2")),
     }
@@ -101,6 +102,7 @@ def test_accumulated_steps_weigh_every_token_alike_under_sp(tmp_path):
         done = launch(tmp_path / name, port, processes, "--train.deepspeed", ZERO1, *extra, recipe=str(recipe))
         assert done.returncode == 0, done.stderr[-3000:]
     final_weights_agree(tmp_path / "one", tmp_path / "sp2")
+    final_weights_agree(tmp_path / "one", tmp_path / "sp2-tiled-mlp")  # DeepSpeed's TiledMLP inside Ulysses
     final_weights_agree(tmp_path / "one-ga4", tmp_path / "sp2-dp2")
 
 

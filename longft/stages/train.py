@@ -55,9 +55,11 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     if stage.train.tiled_mlp:
         from ..train.tiled_mlp import slice_count, tile_mlps
 
+        tiled = tile_mlps(model)
         tokens = stage.data.seq_len // stage.train.sequence_parallel  # what a rank holds
-        print(f"[train] tiled MLP in {tile_mlps(model)} layers: {slice_count(tokens, model.config.hidden_size)} slices "
-              f"of the {tokens} tokens a rank holds", flush=True)
+        if state.is_main_process:
+            print(f"[train] tiled MLP in {tiled} layers: {slice_count(tokens, model.config.hidden_size)} slices "
+                  f"of the {tokens} tokens a rank holds", flush=True)
     with state.main_process_first():
         packed, stats, _ = prepare_packed(stage.data, tokenizer)
     if state.is_main_process:
