@@ -26,18 +26,21 @@ def score_models(finals: dict[str, tuple[str, float]], zero_shot: list[str], ev,
     """The base, the base with each zero-shot method, then each trained model (with its training time)."""
     from transformers import AutoTokenizer
 
-    from longft.eval.run import load_for_eval, zero_shot_model
+    from longft.eval.run import load_for_eval, ruler_haystack, zero_shot_model
+    from longft.eval.ruler.run import ruler_lengths
     from longft.eval.suite import evaluate_model
     from longft.models import NAMED_MODELS
 
     base = NAMED_MODELS["testbed"]()
     tokenizer = AutoTokenizer.from_pretrained(str(base))
-    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
+    # the RULER tasks' held-out text, when the suite is asked for: built once, shared by every row
+    haystack = ruler_haystack(tokenizer, ev, ruler_lengths(ev, window, target)) if "ruler" in ev.suites else None
+    results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling", haystack)]
     for method in zero_shot:
         model, label = zero_shot_model(str(base), method, window, target)
-        results.append(evaluate_model(model, tokenizer, ev, window, target, label))
+        results.append(evaluate_model(model, tokenizer, ev, window, target, label, haystack))
     for label, (path, seconds) in finals.items():
-        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)
+        result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label, haystack)
         result["train_seconds"] = round(seconds, 1)
         results.append(result)
     return results
