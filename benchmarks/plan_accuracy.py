@@ -17,9 +17,10 @@ import argparse
 import json
 import os
 import resource
-import subprocess
 import sys
 from types import SimpleNamespace
+
+from fresh_process import measure_in_fresh_process  # benchmarks/ is the script's folder
 
 CONFIGS = [  # (activation checkpointing, loss chunk tokens or None, tiled MLP)
     (False, None, False), (False, 1024, False), (True, None, False), (True, 1024, False),
@@ -103,13 +104,11 @@ def main() -> None:
                 continue
             print(f"[plan-accuracy] {length} tokens, checkpointing {ckpt}, chunk {chunk}, tiled MLP {tiled} ...",
                   file=sys.stderr, flush=True)
-            run = subprocess.run([sys.executable, __file__, "--one", str(length), "1" if ckpt else "0", str(chunk or 0),
-                                  "1" if tiled else "0", "--vocab", str(args.vocab)], capture_output=True, text=True,
-                                 env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
-            if run.returncode != 0:
-                print(f"{length:>7} {str(ckpt):>13} failed: {(run.stderr.strip().splitlines() or ['killed'])[-1]}")
+            one = ["--one", str(length), "1" if ckpt else "0", str(chunk or 0), "1" if tiled else "0", "--vocab", str(args.vocab)]
+            run = measure_in_fresh_process(__file__, one, "plan-accuracy", env={**os.environ, "MALLOC_MMAP_THRESHOLD_": "131072"})
+            if run is None:
                 continue
-            measured = json.loads(run.stdout.strip().splitlines()[-1])["measured_mib"]
+            measured = run["measured_mib"]
             est = total_gib(estimate(arch, recipe_like(length, ckpt, chunk, tiled), Setup(gpus=1)), reserve=False) * 1024
             worst = max(worst, abs(est / measured - 1))
             loss = f"chunk {chunk}" if chunk else "full logits"

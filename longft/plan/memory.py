@@ -14,8 +14,9 @@ the log-softmax, its gradient and the logits' gradient in fp32 (3 x tokens x voc
 the bf16 logits), or one chunk of them with `train.loss_chunk_tokens`. A rank holds seq_len / SP
 tokens. With `train.offload_activations` the stored activations are in host memory and only a
 layer's come back to the GPU. With `train.tiled_mlp` the MLP's intermediates and their gradients
-exist for one slice of ceil(tokens / hidden) at a time, recomputed in the backward pass. Checked against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and
-multi-GPU terms are the accounting above, not measured here.
+exist for one slice of ceil(tokens / hidden) at a time, recomputed in the backward pass. Checked
+against measured peaks on the CPU (benchmarks/plan_accuracy.py); the bf16 and multi-GPU terms are
+the accounting above, not measured here.
 """
 from __future__ import annotations
 
@@ -81,13 +82,13 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     others = activation_values_per_token(arch) - mlp_kept
     # the MLP's intermediates exist for every token, or (tiled) for one slice of them at a time
     mlp_tokens = -(-tokens // slice_count(recipe.data.seq_len // setup.sp, h)) if t.tiled_mlp else tokens
-    per_layer = tokens * others + (0 if t.tiled_mlp else tokens * mlp_kept)  # kept until the backward pass
+    kept_by_layer = tokens * others + (0 if t.tiled_mlp else tokens * mlp_kept)  # until the backward pass
     recomputed = tokens * others + mlp_tokens * mlp_kept  # a layer's forward run again for its backward
     if t.gradient_checkpointing:
         stored, layer_backward = tokens * (arch.layers * h + final_norm), recomputed + mlp_tokens * mlp_gradients
     else:
         layer_backward = mlp_tokens * (mlp_gradients + (mlp_kept if t.tiled_mlp else 0))
-        stored = arch.layers * per_layer + tokens * final_norm
+        stored = arch.layers * kept_by_layer + tokens * final_norm
     if t.offload_activations:  # saved tensors in host memory; a layer's come back for its backward pass
         stored, layer_backward = 0, recomputed + mlp_tokens * mlp_gradients
     if t.loss_chunk_tokens or setup.sp > 1:  # longft's chunked loss (under SP: per shard, one chunk by default)

@@ -77,10 +77,15 @@ def parallelism_config(degree: int, attn_implementation: str):
     # set after construction: the handler's validator lists transformers' built-in names only, while
     # DeepSpeed wraps any function registered with transformers' AttentionInterface
     handler.sp_attn_implementation = attn_implementation
-    # the groups' count: accelerate sizes DeepSpeed's global batch by it (it does not infer it for
-    # the DeepSpeed backend), and DeepSpeed refuses a batch that does not match its own count
-    data_parallel = max(1, int(os.environ.get("WORLD_SIZE", "1")) // degree)
-    return ParallelismConfig(sp_size=degree, sp_backend="deepspeed", sp_handler=handler, dp_replicate_size=data_parallel)
+    # accelerate sizes DeepSpeed's global batch by the groups' count (it does not infer it for the
+    # DeepSpeed backend), and DeepSpeed refuses a batch that does not match its own count
+    return ParallelismConfig(sp_size=degree, sp_backend="deepspeed", sp_handler=handler,
+                             dp_replicate_size=data_parallel_size(degree))
+
+
+def data_parallel_size(degree: int) -> int:
+    """How many sequence-parallel groups the launch holds."""
+    return max(1, int(os.environ.get("WORLD_SIZE", "1")) // degree)
 
 
 def init_deepspeed_comm() -> None:
@@ -138,8 +143,7 @@ def accumulated_divisor(batches, degree: int, device):
     local = sum(int((b["shift_labels"] != -100).sum()) for b in batches)
     total = torch.tensor([float(local)], device=device)
     dist.all_reduce(total)
-    data_parallel = dist.get_world_size() // degree
-    return total.clamp(min=1)[0] / data_parallel
+    return total.clamp(min=1)[0] / data_parallel_size(degree)
 
 
 def sequence_parallel_trainer(degree: int, chunk_tokens: int | None, kernel: str = "chunked", base=None):

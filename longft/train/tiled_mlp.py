@@ -32,9 +32,9 @@ def check_available(enabled: bool) -> None:
 
 
 def slice_count(tokens: int, hidden: int) -> int:
-    """Slices of a row of `tokens` (a batch's rows are cut alike); ALST's rule. Every rank gets the same count without asking the others (under ZeRO-3 each
-    slice gathers the weights, a collective): the collator pads every row to seq_len, and sequence
-    parallelism splits it evenly."""
+    """Slices of a row of `tokens` (a batch's rows are cut alike); ALST's rule. Every rank gets the
+    same count without asking the others (under ZeRO-3 each slice gathers the weights, a
+    collective): the collator pads every row to seq_len, and sequence parallelism splits it evenly."""
     return math.ceil(tokens / hidden)
 
 
