@@ -1,0 +1,157 @@
+"""How fast the testbed base's architecture learns to copy from its context, on two synthetic tasks.
+
+    python benchmarks/induction_probe.py [--steps 1500] [--batch 32] [--row 64] [--out runs/induction-probe]
+
+Each task trains the testbed base's architecture (recipes/testbed-base.yaml) from scratch on rows of
+random tokens in which every span is followed by a repeat of itself. Only the repeats are scored: the
+first copy of a random span cannot be predicted, and scoring it drowns the copying signal.
+- fixed offset: one span of row/2 tokens, then its repeat. Every answer lies exactly row/2 tokens
+  back, so a head can learn it by relative position alone.
+- variable offset: spans of random length (4 .. row/2 - 4) one after another, each repeated. The
+  answer lies a different distance back in every span, so copying needs matching by content (an
+  induction head), which is what passkey and the RULER tasks ask of a base.
+
+Every `--eval-every` steps both models are scored on fresh rows of both kinds (greedy next-token
+accuracy over the repeats). A task stops once its own accuracy reaches `--target`; `--steps` is the
+most either trains. Prints the step each task reached the target (or that it did not), writes
+probe.json and probe.png (accuracy against step) into `--out`.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import torch
+
+TASKS = ("fixed offset", "variable offset")
+
+
+def probe_rows(task: str, batch: int, row: int, vocab: int, rng: random.Random) -> tuple[torch.Tensor, torch.Tensor]:
+    """(input ids, labels) for `batch` rows of `row` tokens; labels are -100 outside the repeats."""
+    ids, labels = [], []
+    for _ in range(batch):
+        spans = []
+        while 2 * sum(spans) < row:
+            spans.append(row // 2 if task == "fixed offset" else rng.randint(4, row // 2 - 4))
+        x, y = [], []
+        for n in spans:
+            span = [rng.randrange(vocab) for _ in range(n)]
+            x += span + span
+            y += [-100] * n + span
+        ids.append(x[:row])
+        labels.append(y[:row])
+    return torch.tensor(ids), torch.tensor(labels)
+
+
+@torch.no_grad()
+def copy_accuracy(model, task: str, row: int, vocab: int, rng: random.Random, rows: int = 64) -> float:
+    model.eval()
+    ids, labels = probe_rows(task, rows, row, vocab, rng)
+    guess = model(input_ids=ids).logits[:, :-1].argmax(-1)
+    target = labels[:, 1:]
+    scored = target != -100
+    model.train()
+    return float((guess[scored] == target[scored]).float().mean())
+
+
+def testbed_model(vocab: int, seed: int):
+    from transformers import AutoModelForCausalLM
+
+    from longft.models import architecture_config
+    from longft.recipe.loading import load_recipe
+
+    config = architecture_config(load_recipe("testbed-base").model)
+    config.vocab_size = vocab
+    torch.manual_seed(seed)
+    return AutoModelForCausalLM.from_config(config)
+
+
+def train_task(task: str, args, vocab: int) -> dict:
+    """Train one model on `task`; its accuracy curve on both kinds of rows."""
+    model = testbed_model(vocab, args.seed)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
+    data_rng, eval_rng = random.Random(args.seed), random.Random(args.seed + 1)
+    curve, reached, started = [], None, time.time()
+    for step in range(args.steps + 1):
+        if step % args.eval_every == 0:
+            scores = {kind: copy_accuracy(model, kind, args.row, vocab, eval_rng) for kind in TASKS}
+            curve.append({"step": step, **scores})
+            print(f"[probe] {task}: step {step:5d}  " + "  ".join(f"{k} {v:6.1%}" for k, v in scores.items())
+                  + f"  ({time.time() - started:.0f}s)", flush=True)
+            if scores[task] >= args.target:
+                reached = step
+                break
+        if step == args.steps:
+            break
+        for group in optimizer.param_groups:  # linear warmup, then constant
+            group["lr"] = args.lr * min(1.0, (step + 1) / args.warmup)
+        ids, labels = probe_rows(task, args.batch, args.row, vocab, data_rng)
+        model(input_ids=ids, labels=labels).loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad()
+    return {"curve": curve, "reached_at": reached, "seconds": round(time.time() - started, 1)}
+
+
+def plot(results: dict, target: float, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.5), sharey=True)
+    for ax, (task, result) in zip(axes, results.items()):
+        steps = [point["step"] for point in result["curve"]]
+        for kind in TASKS:
+            ax.plot(steps, [point[kind] for point in result["curve"]], label=f"scored on {kind} rows")
+        ax.axhline(target, color="grey", linestyle=":")
+        ax.set_ylim(0, 1)
+        ax.set_title(f"trained on {task} rows")
+        ax.set_xlabel("step")
+    axes[0].set_ylabel("copy accuracy")
+    axes[0].legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=1500, help="most optimizer steps per task")
+    parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--row", type=int, default=64, help="tokens per row")
+    parser.add_argument("--lr", type=float, default=3e-3)
+    parser.add_argument("--warmup", type=int, default=30)
+    parser.add_argument("--eval-every", type=int, default=50)
+    parser.add_argument("--target", type=float, default=0.9)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", default="runs/induction-probe")
+    args = parser.parse_args()
+    if args.row < 16 or args.row % 2:
+        parser.error(f"--row {args.row}: must be an even number >= 16 (spans run from 4 to row/2 - 4 tokens)")
+
+    from longft.models import load_tokenizer
+    from longft.recipe.loading import load_recipe
+
+    vocab = len(load_tokenizer(load_recipe("testbed-base").model))
+    results = {task: train_task(task, args, vocab) for task in TASKS}
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "probe.json").write_text(json.dumps({"args": vars(args), "vocab": vocab, "results": results}, indent=2))
+    plot(results, args.target, out / "probe.png")
+    tokens = args.batch * args.row
+    print(f"\n[probe] testbed base architecture, {tokens} tokens a step, lr {args.lr}")
+    for task, result in results.items():
+        last = result["curve"][-1]
+        when = (f"reached {args.target:.0%} at step {result['reached_at']} ({result['reached_at'] * tokens:,} tokens)"
+                if result["reached_at"] is not None else f"not at {args.target:.0%} within {args.steps} steps")
+        print(f"  trained on {task:15s}: {when}, {result['seconds']:.0f}s; then "
+              + ", ".join(f"{kind} rows {last[kind]:.1%}" for kind in TASKS))
+    print(f"  wrote {out / 'probe.json'} and {out / 'probe.png'}")
+
+
+if __name__ == "__main__":
+    main()
