@@ -57,26 +57,26 @@ def copy_accuracy(model, task: str, row: int, vocab: int, rng: random.Random, ro
     return float((guess[scored] == target[scored]).float().mean())
 
 
-def testbed_model(vocab: int, seed: int):
+def testbed_model(model_config, vocab: int, seed: int):
+    """The testbed base's architecture (`model_config`: its recipe's model section), freshly initialised."""
     from transformers import AutoModelForCausalLM
 
     from longft.models import architecture_config
-    from longft.recipe.loading import load_recipe
 
-    config = architecture_config(load_recipe("testbed-base").model)
+    config = architecture_config(model_config)
     config.vocab_size = vocab
     torch.manual_seed(seed)
     return AutoModelForCausalLM.from_config(config)
 
 
-def train_task(task: str, args, vocab: int) -> dict:
+def train_task(task: str, args, model_config, vocab: int) -> dict:
     """Train one model on `task`; its accuracy curve on both kinds of rows."""
-    model = testbed_model(vocab, args.seed)
+    model = testbed_model(model_config, vocab, args.seed)
     optimizer = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     data_rng, eval_rng = random.Random(args.seed), random.Random(args.seed + 1)
     curve, reached, started = [], None, time.time()
     for step in range(args.steps + 1):
-        if step % args.eval_every == 0:
+        if step % args.eval_every == 0 or step == args.steps:  # the summary reads the last point
             scores = {kind: copy_accuracy(model, kind, args.row, vocab, eval_rng) for kind in TASKS}
             curve.append({"step": step, **scores})
             print(f"[probe] {task}: step {step:5d}  " + "  ".join(f"{k} {v:6.1%}" for k, v in scores.items())
@@ -136,8 +136,9 @@ def main() -> None:
     from longft.models import load_tokenizer
     from longft.recipe.loading import load_recipe
 
-    vocab = len(load_tokenizer(load_recipe("testbed-base").model))
-    results = {task: train_task(task, args, vocab) for task in TASKS}
+    model_config = load_recipe("testbed-base").model
+    vocab = len(load_tokenizer(model_config))
+    results = {task: train_task(task, args, model_config, vocab) for task in TASKS}
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "probe.json").write_text(json.dumps({"args": vars(args), "vocab": vocab, "results": results}, indent=2))
