@@ -220,8 +220,14 @@ def test_run_ruler_end_to_end_on_a_tiny_model(make_model, tokenizer, haystack):
     model = make_model(vocab_size=len(tokenizer), window=256)
     ev = SimpleNamespace(ruler_tasks=["niah_single_1", "cwe"], ruler_scoring="loglik", ruler_template="code",
                          ruler_depths=[0.0, 1.0], ruler_trials=1, ruler_seed=0, ruler_distractors=3)
-    out = run_ruler(model, tokenizer, haystack, ev, [256, 512], progress=lambda m: None)
+    lines = []
+    out = run_ruler(model, tokenizer, haystack, ev, [256, 512], progress=lines.append)
     assert set(out["tasks"]) == {"niah_single_1", "cwe"}
+    # progress as each length starts, after every task, then the length's average
+    assert [" ".join(line.split()[:5]) for line in lines] == [
+        "RULER at 256 tokens: 2", "RULER at 256 tokens: niah_single_1", "RULER at 256 tokens: cwe",
+        "RULER at 256 tokens: average", "RULER at 512 tokens: 2", "RULER at 512 tokens: niah_single_1",
+        "RULER at 512 tokens: cwe", "RULER at 512 tokens: average"]
     assert out["tasks"]["niah_single_1"]["depths"] == [0.0, 1.0]
     assert out["tasks"]["cwe"]["depths"] == [None]
     assert all(0.0 <= v <= 1.0 for v in out["average"].values())

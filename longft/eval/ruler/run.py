@@ -78,7 +78,8 @@ def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress) -> d
     per_task: dict[str, dict] = {}
     for length in lengths:
         row = []
-        for name in tasks:
+        progress(f"RULER at {length} tokens: {len(tasks)} tasks, {ev.ruler_scoring} scoring")
+        for k, name in enumerate(tasks, 1):
             cells: dict = {}
             for depth, sample in generate_samples(tokenizer, haystack, ev, name, length):
                 score, _ = scorer(model, tokenizer, sample)
@@ -87,6 +88,9 @@ def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress) -> d
             entry["scores"][str(length)] = [sum(v) / len(v) for v in cells.values()]
             entry["average"][str(length)] = sum(sum(v) for v in cells.values()) / sum(len(v) for v in cells.values())
             row.append(entry["average"][str(length)])
+            # one line per task: at paper-scale lengths a single length can take hours
+            progress(f"RULER at {length} tokens: {name} {100 * row[-1]:.1f} ({k}/{len(tasks)} tasks, "
+                     f"{time.time() - start:.0f}s)")
         progress(f"RULER at {length} tokens: average {100 * sum(row) / len(row):.1f} over {len(tasks)} tasks "
                  f"({ev.ruler_scoring}, {time.time() - start:.0f}s)")
     average = {str(n): sum(per_task[t]["average"][str(n)] for t in tasks) / len(tasks) for n in lengths}
