@@ -37,9 +37,11 @@ def _recipe_args(argv: list[str], forced: dict | None = None):
 
 def cmd_train(argv: list[str]) -> int:
     from .pipeline import run_recipe
+    from .train.trainer import close_process_group
 
     recipe = _recipe_args(argv)
     run_recipe(recipe)
+    close_process_group()
     return 0
 
 
@@ -47,10 +49,12 @@ def cmd_search(argv: list[str]) -> int:
     """One search stage on the recipe's model with its `search` section (stages set aside):
     written to runs/<recipe>-search unless --output_dir says otherwise."""
     from .pipeline import run_recipe
+    from .train.trainer import close_process_group
 
     recipe = _recipe_args(argv, {"kind": "search", "stages": [], "position": {"method": "none"}})
     recipe.name = f"{recipe.name}-search"  # its own runs/ folder, apart from the recipe's training runs
     run_recipe(recipe)
+    close_process_group()
     return 0
 
 

@@ -21,6 +21,7 @@ from longft.attention.boundaries import cu_seq_lens_from_doc_lens
 from longft.attention.full import make_full_attention, mask_or_none
 from longft.train.loss import chunked_cross_entropy, shift_left
 from longft.train.sequence_parallel import shard_loss
+from longft.train.trainer import close_process_group
 
 N = 32
 ROWS = [[13, 19], [5, 14, 13]]  # shard boundary at 16: both rows have a document across it
@@ -111,6 +112,7 @@ def main():
     run_case("control-no-boundaries", full, kv_heads=2, drop_boundaries=True)
     s2attn.global_head_offset = lambda module, local: (0, local)  # each rank splits its own heads in two
     run_case("control-s2-local-heads", s2, kv_heads=2)
+    close_process_group()
 
 
 if __name__ == "__main__":

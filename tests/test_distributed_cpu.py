@@ -1,4 +1,4 @@
-"""`accelerate launch -m longft train` with two CPU processes over gloo: one DDP run, one set of files."""
+"""`accelerate launch -m longft train` with two CPU processes over gloo: one DDP run, one set of files; a finished run closes its process group."""
 import json
 import os
 import subprocess
@@ -65,3 +65,21 @@ def test_two_process_run_killed_mid_stage_resumes_to_the_same_weights(tmp_path):
     s_run = json.loads((tmp_path / "run" / "main" / "train_summary.json").read_text())
     assert s_whole["world_size"] == s_run["world_size"] == 2 and s_run["steps"] == 4
     assert s_run["train_loss"] == s_whole["train_loss"]
+
+
+@pytest.mark.parametrize("command", ["train", "search"])
+def test_a_finished_run_tears_its_process_group_down(command, monkeypatch):
+    """gloo's threads left to interpreter shutdown can abort a process whose run succeeded."""
+    import torch.distributed as dist
+
+    from longft import cli, pipeline
+
+    ran = []
+    monkeypatch.setattr(pipeline, "run_recipe", lambda recipe: ran.append(recipe.name))
+    dist.init_process_group("gloo", store=dist.HashStore(), rank=0, world_size=1)
+    try:
+        assert cli.main([command, "tiny-longrope", "--smoke"]) == 0
+        assert ran and not dist.is_initialized()
+    finally:
+        if dist.is_initialized():
+            dist.destroy_process_group()

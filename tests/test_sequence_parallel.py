@@ -31,7 +31,7 @@ BIN = Path(sys.executable).parent
 def test_ulysses_layout_with_packed_documents_equals_one_process():
     cmd = [str(BIN / "torchrun"), "--nproc_per_node", "2", "--master_port", "29651", str(ROOT / "tests" / "sp_layout_worker.py")]
     done = subprocess.run(cmd, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True, timeout=600)
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     results = {r["case"]: r for r in map(json.loads, (line for line in done.stdout.splitlines() if line.startswith("{")))}
     assert set(results) == {"full-segments", "full-dense", "full-kv-replicated", "s2", "s2-kv-replicated",
                             "control-no-boundaries", "control-s2-local-heads"}

@@ -29,6 +29,15 @@ def broadcast_choice(value):
     return box[0]
 
 
+def close_process_group() -> None:
+    """At the end of a run that succeeded: wait for every rank, then tear the process group down while
+    the interpreter is still whole. gloo's worker threads left to interpreter shutdown can abort a
+    finished process (SIGABRT, "terminate called without an active exception")."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
 def training_arguments(recipe: Recipe, checkpoint_dir: Path, attn_implementation: str | None = None) -> TrainingArguments:
     t = recipe.train
     bf16 = model_dtype(t.precision) == torch.bfloat16
