@@ -13,7 +13,7 @@ import hashlib
 import datasets
 
 from ..validate import SourceCheck
-from . import hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
+from . import copy_drills, hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
 
 SOURCES = {
     "testbed": testbed,
@@ -23,6 +23,7 @@ SOURCES = {
     "hf_disk": hf_disk,
     "sft_jsonl": sft_jsonl,  # supervised pairs (LongAlpaca format): the loss covers the output only
     "retrieval_drills": retrieval_drills,  # synthetic lookups on the testbed code, for the base's pretraining
+    "copy_drills": copy_drills,  # random values and their scored repeat: teaches a small base to copy
 }
 
 
