@@ -5,7 +5,7 @@ way to score it is to find the line earlier in the document and copy it token by
 induction head passkey and the RULER tasks need, and random tokens alone take a long plateau to
 form it (benchmarks/induction_probe.py); mixed with code it forms sooner.
 
-Each document is a pair: `prompt` (the first copy, never scored) and `text` (the repeat).
+A line is both halves of its document: `prompt` (the first copy, never scored) and `text` (the repeat).
 """
 from __future__ import annotations
 
@@ -28,8 +28,7 @@ def copy_line(rng: random.Random, min_items: int, max_items: int) -> str:
     return " ".join(copy_item(rng) for _ in range(rng.randint(min_items, max_items))) + "\n"
 
 
-def copy_documents(count: int, seed: int, min_items: int, max_items: int) -> list[tuple[str, str]]:
-    """`count` (first copy, repeat) pairs, reproducible from `seed`."""
+def copy_lines(count: int, seed: int, min_items: int, max_items: int) -> list[str]:
+    """`count` lines, reproducible from `seed`."""
     rng = random.Random(seed)
-    lines = [copy_line(rng, min_items, max_items) for _ in range(count)]
-    return [(line, line) for line in lines]
+    return [copy_line(rng, min_items, max_items) for _ in range(count)]

@@ -12,7 +12,7 @@ import hashlib
 import datasets
 
 from ...errors import RecipeError
-from ...synthetic.copies import copy_documents
+from ...synthetic.copies import copy_lines
 
 FIELDS = {"type", "documents", "seed", "min_items", "max_items"}
 VERSION = 1  # bump when the drills' form changes: the packed-data cache is keyed by it
@@ -49,5 +49,5 @@ def check(source: dict, check, max_undecodable_fraction: float) -> bool:
 
 def load(source: dict) -> datasets.Dataset:
     s = settings(source)
-    pairs = copy_documents(source["documents"], s["seed"], s["min_items"], s["max_items"])
-    return datasets.Dataset.from_dict({"prompt": [p for p, _ in pairs], "text": [t for _, t in pairs]})
+    lines = copy_lines(source["documents"], s["seed"], s["min_items"], s["max_items"])
+    return datasets.Dataset.from_dict({"prompt": lines, "text": lines})  # the first copy unscored, then the repeat
