@@ -1,4 +1,5 @@
-"""`accelerate launch -m longft train` with two CPU processes over gloo: one DDP run, one set of files; a finished run closes its process group."""
+"""`accelerate launch -m longft train` with two CPU processes over gloo: one DDP run, one set of
+files; a finished run closes its process group."""
 import json
 import os
 import subprocess
