@@ -87,6 +87,7 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         save_steps=1,
         logging_steps=1,
         warmup_steps=min(d["train"]["warmup_steps"], 1),
+        decay_steps=min(d["train"]["decay_steps"], 1),  # the schedule's shape kept: 1 up, 1 down
         precision="fp32",
         deepspeed=None,
         report_to=["none"],

@@ -46,6 +46,8 @@ BAD_OVERRIDES = [
     (["--train.gradient_checkpointing", "maybe"], "train.gradient_checkpointing = 'maybe'", "true or false"),
     (["--train.loss_chunk_tokens", "0"], "train.loss_chunk_tokens = 0", ">= 1"),
     (["--stages", "[{position: {factor: 8}}]"], "stages[0]", "'name'"),
+    (["--train.lr_scheduler", "warmup_stable_decay"], "train.decay_steps = 0", "max_steps - warmup_steps"),
+    (["--train.decay_steps", "10"], "train.decay_steps = 10", "'warmup_stable_decay'"),
 ]
 
 
@@ -132,3 +134,29 @@ def test_foreign_finished_stage_is_not_overwritten(tmp_path):
 def test_exponent_without_dot_is_a_number():
     """YAML 1.1 reads 3e-4 as a string; the schema still takes it as the number it is."""
     assert load_recipe("tiny-yarn-4x", parse_overrides(["--train.learning_rate", "3e-4"])).train.learning_rate == 3e-4
+
+
+def test_warmup_stable_decay_holds_the_peak_then_decays_over_the_last_steps(tmp_path):
+    """The schedule a late-forming skill needs: the peak lr until max_steps - decay_steps, then down to 0."""
+    import torch
+    from transformers.optimization import get_scheduler
+
+    from longft.train.trainer import training_arguments
+
+    recipe = load_recipe("tiny-yarn-4x", parse_overrides([
+        "--train.max_steps", "100", "--train.warmup_steps", "10", "--train.learning_rate", "1e-3",
+        "--train.lr_scheduler", "warmup_stable_decay", "--train.decay_steps", "30",
+    ]))
+    args = training_arguments(recipe, tmp_path)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    schedule = get_scheduler(args.lr_scheduler_type, optimizer, args.warmup_steps, args.max_steps,
+                             scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+    lrs = []
+    for _ in range(100):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        schedule.step()
+    assert lrs[0] < lrs[9] < 1e-3  # warming up
+    assert all(lr == 1e-3 for lr in lrs[10:70])  # stable until the last 30 steps
+    assert all(a > b for a, b in zip(lrs[70:], lrs[71:]))  # then falling
+    assert lrs[-1] < 1e-5

@@ -49,3 +49,20 @@ def test_drills_are_the_same_in_every_process():
     digests = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
                               env={**os.environ, "PYTHONHASHSEED": seed}).stdout for seed in ("1", "2")}
     assert len(digests) == 1
+
+
+def test_drills_place_assignments_at_both_ends_of_the_code():
+    """Lookups a window back (an assignment opening the document) and right after their assignment
+    (one closing the code) are where retrieval fails first; each end gets its own share of drills,
+    far above what uniform placement among ~100 lines would give (a few percent)."""
+    import random
+
+    from longft.synthetic.drills import EDGE_SHARE, drill_document
+
+    rng = random.Random(0)
+    lines = [f"f{i}()\n" for i in range(10)]  # short haystack lines, none with " = "
+    docs = [drill_document(rng, lines * 20).splitlines() for _ in range(500)]
+    opens = sum(" = " in doc[0] for doc in docs) / len(docs)
+    last_code = [max(i for i, line in enumerate(doc) if line.endswith("()")) for doc in docs]
+    closes = sum(" = " in doc[i + 1] for doc, i in zip(docs, last_code)) / len(docs)
+    assert opens > 0.75 * EDGE_SHARE and closes > 0.75 * EDGE_SHARE, (opens, closes)

@@ -168,6 +168,9 @@ class TrainConfig:
     learning_rate: float = 2e-5
     lr_scheduler: str = "constant_with_warmup"
     warmup_steps: int = 0
+    # warmup_stable_decay: the lr stays at its peak until the last `decay_steps`, then falls to 0
+    # (a cosine); for training whose skills form late, after a plateau a decaying lr would cut short
+    decay_steps: int = 0
     batch_size: int = 1  # sequences per device per micro-step
     grad_accum: int = 1
     weight_decay: float = 0.0
@@ -219,8 +222,19 @@ class TrainConfig:
         if self.loss_kernel == "liger" and self.loss_chunk_tokens is None:
             raise RecipeError("train.loss_kernel = 'liger' computes the loss from the hidden states: "
                               "set train.loss_chunk_tokens too (Liger picks its own chunk size)")
-        valid_schedulers = ("constant", "constant_with_warmup", "linear", "cosine")
+        valid_schedulers = ("constant", "constant_with_warmup", "linear", "cosine", "warmup_stable_decay")
         _choice("train.lr_scheduler", self.lr_scheduler, valid_schedulers)
+        if self.lr_scheduler == "warmup_stable_decay":
+            if not (0 < self.decay_steps <= self.max_steps - self.warmup_steps):
+                raise RecipeError(
+                    f"train.decay_steps = {self.decay_steps}: warmup_stable_decay needs 0 < decay_steps <= "
+                    f"max_steps - warmup_steps ({self.max_steps} - {self.warmup_steps})"
+                )
+        elif self.decay_steps:
+            raise RecipeError(
+                f"train.decay_steps = {self.decay_steps} is read only by lr_scheduler 'warmup_stable_decay', "
+                f"not by {self.lr_scheduler!r}; drop it or switch the scheduler"
+            )
 
 
 # LongRoPE's candidate set for n̂, the first positions that keep the original frequencies.

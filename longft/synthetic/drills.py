@@ -13,6 +13,7 @@ from .values import ADJECTIVES, KINDS, NOUNS, distinct, distinct_values, literal
 
 TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
 NAMES = ("{adj}_{noun}", "{noun}_id", "{noun}_key", "secret_{noun}", "{adj}_{noun}_code", "{noun}_token")
+EDGE_SHARE = 0.2  # of drills whose first assignment opens the document, and again of those where it closes the code
 RECALL_COMMENTS = ("", "# recall the values above\n", "# lookups\n", "# what was assigned?\n", "\n")
 
 
@@ -35,9 +36,9 @@ def _needles(rng: random.Random, count: int) -> list[tuple[str, str]]:
 
 
 def drill_document(rng: random.Random, lines: list[str], min_chars: int = 40, max_chars: int = 440) -> str:
-    """One drill of about `max_chars` at most (~200 tokens): a slice of code `lines` with 1-4
-    assignments placed at uniformly random lines, then lookups of a random non-empty subset of
-    them, in random order."""
+    """One drill of about `max_chars` at most (~200 tokens): a slice of code `lines` with 1-6
+    assignments placed at random lines (the first one at either end of the code in 2 x EDGE_SHARE
+    of drills), then lookups of a random non-empty subset of them, in random order."""
     needles = _needles(rng, rng.randint(1, 6))
     needle_chars = sum(len(a) for a, _ in needles)
     budget = rng.randint(min_chars, max(min_chars, max_chars - 2 * needle_chars))
@@ -48,8 +49,14 @@ def drill_document(rng: random.Random, lines: list[str], min_chars: int = 40, ma
         line = lines[(start + len(hay)) % len(lines)]
         hay.append(line)
         used += len(line)
-    for assignment, _ in needles:
+    # A window's two ends are where lookups fail first: the far end (an assignment at the top of a
+    # file, up to a window back) and the near end (one right before its lookup); each gets a share.
+    first, *rest = [assignment for assignment, _ in needles]
+    for assignment in rest:
         hay.insert(rng.randint(0, len(hay)), assignment)
+    end = rng.random()
+    at = 0 if end < EDGE_SHARE else len(hay) if end < 2 * EDGE_SHARE else rng.randint(0, len(hay))
+    hay.insert(at, first)
     asked = rng.sample(needles, len(needles) if rng.random() < 0.5 else rng.randint(1, len(needles)))
     return "".join(hay) + rng.choice(RECALL_COMMENTS) + "".join(lookup for _, lookup in asked)
 

@@ -48,6 +48,7 @@ def training_arguments(recipe: Recipe, checkpoint_dir: Path, attn_implementation
         gradient_accumulation_steps=t.grad_accum,
         learning_rate=t.learning_rate,
         lr_scheduler_type=t.lr_scheduler,
+        lr_scheduler_kwargs={"num_decay_steps": t.decay_steps} if t.lr_scheduler == "warmup_stable_decay" else {},
         warmup_steps=t.warmup_steps,
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,

@@ -15,7 +15,7 @@ from ...synthetic.drills import drill_documents
 from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
 
 FIELDS = {"type", "documents", "seed"}
-VERSION = 2  # bump when the drills' form changes: the packed-data cache is keyed by it
+VERSION = 3  # bump when the drills' form changes: the packed-data cache is keyed by it
 
 
 def validate(source: dict, where: str) -> None:
