@@ -51,18 +51,31 @@ def test_drills_are_the_same_in_every_process():
     assert len(digests) == 1
 
 
-def test_drills_place_assignments_at_both_ends_of_the_code():
-    """Lookups a window back (an assignment opening the document) and right after their assignment
-    (one closing the code) are where retrieval fails first; each end gets its own share of drills,
-    far above what uniform placement among ~100 lines would give (a few percent)."""
-    import random
-
-    from longft.synthetic.drills import EDGE_SHARE, drill_document
-
-    rng = random.Random(0)
-    lines = [f"f{i}()\n" for i in range(10)]  # short haystack lines, none with " = "
-    docs = [drill_document(rng, lines * 20).splitlines() for _ in range(500)]
+def _edge_shares(docs: list[list[str]]) -> tuple[float, float]:
+    """Shares of drills that open with an assignment, and whose code closes with one."""
     opens = sum(" = " in doc[0] for doc in docs) / len(docs)
     last_code = [max(i for i, line in enumerate(doc) if line.endswith("()")) for doc in docs]
     closes = sum(" = " in doc[i + 1] for doc, i in zip(docs, last_code)) / len(docs)
-    assert opens > 0.75 * EDGE_SHARE and closes > 0.75 * EDGE_SHARE, (opens, closes)
+    return opens, closes
+
+
+def test_drills_place_assignments_at_both_ends_of_the_code(monkeypatch):
+    """Lookups a window back (an assignment opening the document) and right after their assignment
+    (one closing the code) are where retrieval fails first, so the first assignment goes to each end
+    in EDGE_SHARE of drills. Against uniform placement (EDGE_SHARE 0) that adds about
+    EDGE_SHARE x (1 - the uniform share) at each end; at least half of it is asked for."""
+    import random
+
+    from longft.synthetic import drills
+
+    lines = [f"f{i}()\n" for i in range(10)] * 20  # short haystack lines, none with " = "
+
+    def shares(edge_share: float) -> tuple[float, float]:
+        monkeypatch.setattr(drills, "EDGE_SHARE", edge_share)
+        rng = random.Random(0)
+        return _edge_shares([drills.drill_document(rng, lines).splitlines() for _ in range(2000)])
+
+    shipped = drills.EDGE_SHARE
+    (opens, closes), (uniform_opens, uniform_closes) = shares(shipped), shares(0.0)
+    assert opens - uniform_opens > 0.5 * shipped * (1 - uniform_opens), (opens, uniform_opens)
+    assert closes - uniform_closes > 0.5 * shipped * (1 - uniform_closes), (closes, uniform_closes)
