@@ -36,6 +36,12 @@ def test_bad_document_counts_are_refused(count):
         validate_source({"type": "retrieval_drills", "documents": count}, "data.sources[0]")
 
 
+@pytest.mark.parametrize("seed", ["x", 1.5, True])
+def test_bad_seeds_are_refused(seed):
+    with pytest.raises(RecipeError, match=r"data.sources\[0\].seed = .*whole number"):
+        validate_source({"type": "retrieval_drills", "documents": 5, "seed": seed}, "data.sources[0]")
+
+
 def test_drills_are_the_same_in_every_process():
     """The packed-data cache is keyed by the seed, not the text: string hashing (which changes from
     one interpreter to the next) must not decide the order of names in a drill."""

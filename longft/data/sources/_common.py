@@ -1,4 +1,5 @@
-"""What the file-based sources share: the path, a missing-file message, one text column."""
+"""What the sources share: the path, a missing-file message, one text column (file-based sources);
+whole-number fields (generated sources)."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -29,3 +30,11 @@ def text_column(ds: datasets.Dataset, source: dict) -> datasets.Dataset:
         )
     ds = ds.select_columns([field])
     return ds.rename_column(field, "text") if field != "text" else ds
+
+
+def require_whole_number(source: dict, key: str, where: str, default: int, minimum: int | None = None) -> None:
+    """`source[key]` (or `default`) is an int, not a bool, and at least `minimum` where one is given."""
+    value = source.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or (minimum is not None and value < minimum):
+        bound = f" >= {minimum}" if minimum is not None else ""
+        raise RecipeError(f"{where}.{key} = {value!r}: must be a whole number{bound}")

@@ -13,6 +13,7 @@ import datasets
 
 from ...errors import RecipeError
 from ...synthetic.copies import copy_lines
+from ._common import require_whole_number
 
 FIELDS = {"type", "documents", "seed", "min_items", "max_items"}
 VERSION = 1  # bump when the drills' form changes: the packed-data cache is keyed by it
@@ -25,11 +26,8 @@ def settings(source: dict) -> dict:
 
 def validate(source: dict, where: str) -> None:
     for key in ("documents", "min_items", "max_items"):
-        value = source.get(key, DEFAULTS.get(key, 0))
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise RecipeError(f"{where}.{key} = {value!r}: must be a whole number >= 1")
-    if not isinstance(source.get("seed", 0), int) or isinstance(source.get("seed", 0), bool):
-        raise RecipeError(f"{where}.seed = {source.get('seed')!r}: must be a whole number")
+        require_whole_number(source, key, where, DEFAULTS.get(key, 0), minimum=1)
+    require_whole_number(source, "seed", where, 0)
     s = settings(source)
     if s["min_items"] > s["max_items"]:
         raise RecipeError(f"{where}.min_items = {s['min_items']} is above max_items = {s['max_items']}")

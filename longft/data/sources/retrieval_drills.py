@@ -10,20 +10,17 @@ import hashlib
 
 import datasets
 
-from ...errors import RecipeError
 from ...synthetic.drills import drill_documents
 from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
+from ._common import require_whole_number
 
 FIELDS = {"type", "documents", "seed"}
 VERSION = 3  # bump when the drills' form changes: the packed-data cache is keyed by it
 
 
 def validate(source: dict, where: str) -> None:
-    count = source.get("documents", 0)
-    if not isinstance(count, int) or isinstance(count, bool) or count < 1:
-        raise RecipeError(f"{where}.documents = {count!r}: must be a whole number >= 1")
-    if not isinstance(source.get("seed", 0), int):
-        raise RecipeError(f"{where}.seed = {source.get('seed')!r}: must be a whole number")
+    require_whole_number(source, "documents", where, 0, minimum=1)
+    require_whole_number(source, "seed", where, 0)
 
 
 def files(source: dict):
