@@ -1,6 +1,6 @@
 """FoT on the testbed against rope scaling, out to 32x the window, from one measured run.
 
-    python benchmarks/fot_testbed.py [--out runs/fot] [--lengths 256 2048 8192]
+    python benchmarks/fot_testbed.py [--out runs/fot] [--passkey-lengths 256 2048 8192] [--passkey-trials 8]
 
 Trains `tiny-fot`, `tiny-fot-pi` and `tiny-yarn-8x` (resumable: finished stages skip), then scores
 them with the base, and the base with YaRN and PI at the longest length's factor zero-shot, by
@@ -27,6 +27,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/fot")
     parser.add_argument("--passkey-lengths", type=int, nargs="+", default=[256, 2048, 8192])
+    parser.add_argument("--passkey-trials", type=int, default=8, help="keys per length and depth")
     args = parser.parse_args()
     out = Path(args.out)
     started = time.time()
@@ -34,7 +35,7 @@ def main() -> None:
 
     reference = load_recipe("tiny-fot")
     ev = reference.eval
-    ev.passkey_lengths = args.passkey_lengths
+    ev.passkey_lengths, ev.passkey_trials = args.passkey_lengths, args.passkey_trials
     window = reference.position.original_max_position_embeddings
     target = max(ev.context_lengths)
     results = score_models(finals, ZERO_SHOT, ev, window, target)

@@ -106,6 +106,9 @@ CASES = {
                         ["weights sum to 0.8", "a=0.5", "must sum to 1"]),
     "mix-unknown-source": ({"m.yaml": MIX(source={"type": "jsonl_file"})}, [*SMOKE, "--data.mix", "{U}/m.yaml"],
                            ["'jsonl_file'", "jsonl"]),
+    "mix-drills-max-below-min": ({"m.yaml": MIX(source={"type": "retrieval_drills", "documents": 5, "min_chars": 900,
+                                                         "max_chars": 500})},
+                                 ["pack", "tiny-yarn-4x", "--data.mix", "{U}/m.yaml"], ["max_chars = 500", "min_chars (900)"]),
     "mix-threshold-past-pack": ({"m.yaml": MIX(long_short={"long_fraction": 0.6, "long_min_tokens": 4096})},
                                 ["train", "tiny-yarn-4x", "--data.mix", "{U}/m.yaml"],
                                 ["long_min_tokens = 4096", "data.seq_len = 1024"]),
@@ -139,6 +142,9 @@ CASES = {
     "fot-sequence-parallel": ({}, ["train", "tiny-fot", "--train.sequence_parallel", "2", "--train.deepspeed", ZERO1],
                               ["train.sequence_parallel = 2", "fot", "sequence_parallel: 1"]),
     "fot-chunked-documents": ({}, ["train", "tiny-fot", "--data.split_policy", "chunk"], ["'chunk'", "truncate", "drop"]),
+    "fot-last-context-past-window": ({}, ["train", "tiny-fot", *FOT(last_context_length=300)],
+                                     ["last_context_length = 300", "from 1 to the window (256)"]),
+
     # data
     "data-missing-file": ({}, [*SMOKE, *data("jsonl", "{U}/none.jsonl")], ["none.jsonl", "does not exist"]),
     "data-binary-in-text-dir": ({"d/a.txt": b"hello\n", "d/b.txt": b"\x7fELF\x00\x01\x02"},

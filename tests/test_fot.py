@@ -157,6 +157,48 @@ def test_streaming_the_memory_cache_gives_one_forwards_logits():
     assert torch.allclose(logits.view(3, W, -1), one_pass, atol=1e-4)
 
 
+def test_a_long_read_ends_in_a_window_of_its_last_tokens():
+    """LongLLaMA's last_context_length: a read past the window keeps its last tokens in a fresh local
+    window (the one before it partial), so what follows continues that window instead of an empty
+    one. Its logits are one forward's over those rows, each seeing the earlier ones as memory."""
+    model = fot_model(seed=5)
+    last = W // 4
+    ids = torch.randint(0, 300, (3 * W,), generator=torch.Generator().manual_seed(5)).tolist()
+    split = 3 * W - last
+    stream = MemoryStream(model, W, [1], last_context_length=last)
+    streamed = stream.feed(ids)
+    assert stream.local_length() == last and stream.memory.size() == split
+
+    pieces = [ids[:W], ids[W : 2 * W], ids[2 * W : split], ids[split:]]
+    rows = torch.zeros(4, W, dtype=torch.long)
+    inputs = cross_batch_inputs(rows, [[], [0], [1, 0], [2, 1, 0]])
+    for r, piece in enumerate(pieces):
+        rows[r, : len(piece)] = torch.tensor(piece)
+        inputs["fot_memory_valid"][r, len(piece) :] = False  # padding is never memory
+    one_pass = model(**inputs).logits
+    expected = torch.cat([one_pass[r, : len(piece)] for r, piece in enumerate(pieces)])
+    assert torch.allclose(streamed, expected, atol=1e-4)
+
+    stream.feed([7])  # generation goes on in the same window: nothing moves to memory yet
+    assert stream.local_length() == last + 1 and stream.memory.size() == split
+    from_start = MemoryStream(model, W, [1], last_context_length=W)  # windows from the start only
+    from_start.feed(ids)
+    assert from_start.local_length() == W
+    from_start.feed([7])
+    assert from_start.local_length() == 1  # the window was full: the next token starts an empty one
+
+
+@pytest.mark.parametrize("last", [0, W + 1, "half"])
+def test_bad_last_context_length_is_refused(last):
+    from longft.attention.fot import validate
+    from longft.errors import RecipeError
+
+    config = fot_config()
+    config.params["last_context_length"] = last
+    with pytest.raises(RecipeError, match=rf"last_context_length = {last!r}: .* from 1 to the window \({W}\)"):
+        validate(config, 2 * W, None)
+
+
 def test_memory_layers_are_causal_and_rows_never_see_later_rows():
     model = fot_model(seed=1)
     windows = torch.randint(0, 300, (3, W))
@@ -205,11 +247,12 @@ def test_export_records_memory_and_loads_plainly(tmp_path, tokenizer):
     model = use_attention(tiny_llama(vocab_size=len(tokenizer), window=W), fot_config(), W)
     out = export_checkpoint(model, tokenizer, tmp_path / "fot")
     plain = AutoModelForCausalLM.from_pretrained(out)  # an ordinary checkpoint: FoT adds no weights
-    assert getattr(plain.config, CONFIG_KEY) == {"method": "fot", "memory_layers": [1], "window": W}
+    assert getattr(plain.config, CONFIG_KEY) == {"method": "fot", "memory_layers": [1], "window": W,
+                                                 "last_context_length": W // 2}
     ids = torch.randint(0, len(tokenizer), (1, W))
     assert torch.allclose(plain(input_ids=ids).logits, model(input_ids=ids).logits, atol=1e-5)
     loaded = load_for_eval(out)
-    assert isinstance(loaded, FotMemoryModel) and loaded.window == W
+    assert isinstance(loaded, FotMemoryModel) and loaded.window == W and loaded.last_context_length == W // 2
     long = torch.randint(0, len(tokenizer), (1, 5 * W))
     assert loaded(input_ids=long).logits.shape == (1, 5 * W, len(tokenizer))
     assert inference_model(restore_attention(plain)).__class__ is FotMemoryModel

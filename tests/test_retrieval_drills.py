@@ -85,3 +85,27 @@ def test_drills_place_assignments_at_both_ends_of_the_code(monkeypatch):
     (opens, closes), (uniform_opens, uniform_closes) = shares(shipped), shares(0.0)
     assert opens - uniform_opens > 0.5 * shipped * (1 - uniform_opens), (opens, uniform_opens)
     assert closes - uniform_closes > 0.5 * shipped * (1 - uniform_closes), (closes, uniform_closes)
+
+
+def test_long_drills_span_their_character_bounds_and_stay_answerable():
+    """FoT's drills reach across local windows: `min_chars`/`max_chars` set the haystack's length, and
+    every lookup is still answered by an assignment earlier in the same drill."""
+    short = list(load_source({"type": "retrieval_drills", "documents": 40, "seed": 3})["text"])
+    long = list(load_source({"type": "retrieval_drills", "documents": 40, "seed": 3,
+                             "min_chars": 1200, "max_chars": 2400})["text"])
+    assert max(len(d) for d in short) < 1200 <= min(len(d) for d in long)
+    assert sum(len(d) for d in long) / len(long) > 3 * sum(len(d) for d in short) / len(short)
+    for doc in long:
+        last = doc.splitlines()[-1]
+        assert doc.count(last + "\n") == 2 and doc.index(last + "\n") < len(doc) - len(last) - 1
+
+
+@pytest.mark.parametrize("fields, match", [
+    ({"min_chars": 0}, r"min_chars = 0: must be a whole number >= 1"),
+    ({"max_chars": "long"}, r"max_chars = 'long': must be a whole number >= 1"),
+    ({"min_chars": 900, "max_chars": 500}, r"max_chars = 500: must be >= min_chars \(900\)"),
+    ({"min_chars": 900}, r"max_chars = 440: must be >= min_chars \(900\)"),
+])
+def test_bad_drill_lengths_are_refused(fields, match):
+    with pytest.raises(RecipeError, match=r"data.sources\[0\]\." + match):
+        validate_source({"type": "retrieval_drills", "documents": 5, **fields}, "data.sources[0]")

@@ -27,7 +27,7 @@ from .rope_angles import rope_inv_freq, rotate_back
 from .segments import repeat_kv
 
 NAME = "longft_fot"
-PARAMS = {"memory_layers", "window", "windows_per_stream", "cross_batch", "stepping"}
+PARAMS = {"memory_layers", "window", "windows_per_stream", "cross_batch", "stepping", "last_context_length"}
 
 
 def keys_at_start(key: torch.Tensor, positions: torch.Tensor, config) -> torch.Tensor:
@@ -91,6 +91,11 @@ def make_fot_attention(memory_layers, path: str = "auto"):
     return fot_attention
 
 
+def default_last_context_length(window: int) -> int:
+    """How much of a long input inference keeps local: LongLLaMA's default, 1024 of its 2048-token window."""
+    return max(1, window // 2)
+
+
 def _whole(value, at_least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= at_least
 
@@ -116,6 +121,10 @@ def validate(attention, seq_len: int, window: int | None) -> None:
             f"data.seq_len = {seq_len}: fot trains streams of windows_per_stream x window = {k} x {w} = {w * k} "
             f"tokens; set data.seq_len to {w * k}"
         )
+    last = p.get("last_context_length", default_last_context_length(w))
+    if not _whole(last, 1) or last > w:
+        raise RecipeError(f"attention.params.last_context_length = {last!r}: how many of a long input's last tokens "
+                          f"inference keeps in the local window, a whole number from 1 to the window ({w})")
     d = p.get("cross_batch", 0)
     if not _whole(d, 0):
         raise RecipeError(f"attention.params.cross_batch = {d!r}: how many earlier rows a memory layer sees "
@@ -168,7 +177,9 @@ def check_stage(attention, stage, config) -> None:
 
 
 def settings(attention, window: int | None) -> dict:
-    return {"method": "fot", "memory_layers": list(attention.params["memory_layers"]), "window": attention.params["window"]}
+    p = attention.params
+    last = p.get("last_context_length", default_last_context_length(p["window"]))
+    return {"method": "fot", "memory_layers": list(p["memory_layers"]), "window": p["window"], "last_context_length": last}
 
 
 def position_span(attention, seq_len: int) -> int:
@@ -180,7 +191,10 @@ def smoke_params(params: dict, seq_len: int, layers: int) -> dict:
     """The same layout on --smoke's stand-in: its windows fill the shrunk stream, its memory layers
     exist, and a one-stream batch can hold its memory."""
     k = params.get("windows_per_stream", 1)
-    return {**params, "window": seq_len // k, "memory_layers": sorted({min(i, layers - 1) for i in params["memory_layers"]}),
+    window = seq_len // k
+    last = min(params.get("last_context_length", default_last_context_length(window)), window)
+    return {**params, "window": window, "last_context_length": last,
+            "memory_layers": sorted({min(i, layers - 1) for i in params["memory_layers"]}),
             "cross_batch": min(params.get("cross_batch", 0), k - 1)}
 
 

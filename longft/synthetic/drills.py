@@ -14,6 +14,7 @@ from .values import ADJECTIVES, KINDS, NOUNS, distinct, distinct_values, literal
 TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
 NAMES = ("{adj}_{noun}", "{noun}_id", "{noun}_key", "secret_{noun}", "{adj}_{noun}_code", "{noun}_token")
 EDGE_SHARE = 0.2  # of drills whose first assignment opens the document, and again of those where it closes the code
+MIN_CHARS, MAX_CHARS = 40, 440  # a drill's haystack, by default: ~20-200 tokens, inside one 256-token window
 RECALL_COMMENTS = ("", "# recall the values above\n", "# lookups\n", "# what was assigned?\n", "\n")
 
 
@@ -35,8 +36,8 @@ def _needles(rng: random.Random, count: int) -> list[tuple[str, str]]:
     return [(f"{p}{literal(kind, v)}\n", f"{p}{literal(kind, v)}\n") for p, v in zip(prefixes, values)]
 
 
-def drill_document(rng: random.Random, lines: list[str], min_chars: int = 40, max_chars: int = 440) -> str:
-    """One drill of about `max_chars` at most (~200 tokens): a slice of code `lines` with 1-6
+def drill_document(rng: random.Random, lines: list[str], min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> str:
+    """One drill of about `max_chars` at most: a slice of code `lines` with 1-6
     assignments placed at random lines (the first one at either end of the code in 2 x EDGE_SHARE
     of drills), then lookups of a random non-empty subset of them, in random order."""
     needles = _needles(rng, rng.randint(1, 6))
@@ -61,9 +62,9 @@ def drill_document(rng: random.Random, lines: list[str], min_chars: int = 40, ma
     return "".join(hay) + rng.choice(RECALL_COMMENTS) + "".join(lookup for _, lookup in asked)
 
 
-def drill_documents(texts: list[str], count: int, seed: int) -> list[str]:
+def drill_documents(texts: list[str], count: int, seed: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> list[str]:
     rng = random.Random(seed)
     lines = [line + "\n" for text in texts for line in text.splitlines() if line.strip()]
     if not lines:
         raise ValueError("no haystack lines to build retrieval drills from")
-    return [drill_document(rng, lines) for _ in range(count)]
+    return [drill_document(rng, lines, min_chars, max_chars) for _ in range(count)]

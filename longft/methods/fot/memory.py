@@ -6,6 +6,11 @@ back to position 0) and values into a memory that keeps growing, every cache is 
 next window starts at position 0 again. Non-memory layers therefore see only the local window;
 memory layers see the window and everything before it through the memory.
 
+As in LongLLaMA, a read that overflows the local window ends in a fresh window holding only its last
+`last_context_length` tokens (the window before it may be partial). Without this, a prompt of exactly
+k windows would leave generation to start from an empty local window, where the layers without
+memory see nothing of the question; with it there is room to continue without a flush.
+
 `FotMemoryModel` wraps a model so longft's one evaluation path (perplexity, passkey, RULER) runs on
 it unchanged: a forward call streams each row, `generate` continues the stream greedily.
 """
@@ -15,7 +20,7 @@ import copy
 
 import torch
 
-from ...attention.fot import keys_at_start
+from ...attention.fot import default_last_context_length, keys_at_start
 from ...eval.streamed import StreamedModel
 
 
@@ -41,8 +46,9 @@ class FotMemory:
 class MemoryStream:
     """One row read window by window, with a local KV cache and a growing FoT memory."""
 
-    def __init__(self, model, window: int, memory_layers):
+    def __init__(self, model, window: int, memory_layers, last_context_length: int | None = None):
         self.model, self.window = model, window
+        self.last_context_length = last_context_length or window
         self.memory = FotMemory(memory_layers)
         self._new_cache()
 
@@ -63,7 +69,7 @@ class MemoryStream:
         return self.cache.get_seq_length()
 
     def _flush(self) -> None:
-        """The full window moves into the memory layers' memory; every local cache starts over."""
+        """The local window moves into the memory layers' memory; every local cache starts over."""
         n = self.local_length()
         positions = torch.arange(n, device=self.model.device)[None]
         for layer_idx in self.memory.layers:
@@ -74,6 +80,17 @@ class MemoryStream:
     @torch.no_grad()
     def feed(self, ids: list[int]) -> torch.Tensor:
         """Logits (len(ids), vocab) of each fed token's next-token prediction."""
+        if self.local_length() + len(ids) <= self.window:
+            return self._read(ids)
+        split = len(ids) - min(self.last_context_length, len(ids))
+        out = [self._read(ids[:split])] if split else []
+        if self.local_length():
+            self._flush()
+        out.append(self._read(ids[split:]))
+        return torch.cat(out)
+
+    def _read(self, ids: list[int]) -> torch.Tensor:
+        """Fill the local window, moving it to memory each time it is full."""
         out, i = [], 0
         while i < len(ids):
             if self.local_length() >= self.window:
@@ -91,13 +108,15 @@ class MemoryStream:
 class FotMemoryModel(StreamedModel):
     """A FoT checkpoint seen through its memory cache."""
 
-    def __init__(self, model, window: int, memory_layers):
+    def __init__(self, model, window: int, memory_layers, last_context_length: int | None = None):
         super().__init__(model)
         self.window, self.memory_layers = window, list(memory_layers)
+        self.last_context_length = last_context_length or default_last_context_length(window)
 
     def stream(self) -> MemoryStream:
-        return MemoryStream(self.model, self.window, self.memory_layers)
+        return MemoryStream(self.model, self.window, self.memory_layers, self.last_context_length)
 
 
 def memory_model(model, saved: dict) -> FotMemoryModel:
-    return FotMemoryModel(model, int(saved["window"]), saved["memory_layers"])
+    window = int(saved["window"])
+    return FotMemoryModel(model, window, saved["memory_layers"], saved.get("last_context_length"))
