@@ -149,7 +149,9 @@ def test_cached_continuation_scores_equal_full_forward(make_model):
 @pytest.mark.parametrize("stream", ["sinks", "fot"])
 def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_model, stream):
     """A sink cache or a FoT memory reads the prompt once; each continuation from a fork of that state
-    scores what re-reading prompt + continuation from scratch scores (here across window edges)."""
+    scores what reading it again from scratch scores (here across window edges). A sink cache reads
+    prompt + continuation as one; FoT, as LongLLaMA, places a read's last window by where the read
+    ends, so there the fresh reference reads the prompt and then the continuation, as generation does."""
     from longft.attention.registry import use_attention
     from longft.eval.sinks import StreamingSinkModel
     from longft.methods.fot.memory import FotMemoryModel
@@ -160,13 +162,20 @@ def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_mod
         wrapped = StreamingSinkModel(model, sinks=2, window=10)
     else:
         params = {"memory_layers": [1], "window": 16, "windows_per_stream": 1, "cross_batch": 0}
-        wrapped = FotMemoryModel(use_attention(model, AttentionConfig(method="fot", params=params), 16), 16, [1])
+        wrapped = FotMemoryModel(use_attention(model, AttentionConfig(method="fot", params=params), 16), 16, [1],
+                                 last_context_length=12)
     prompt = list(range(3, 45))  # ends inside the third window; continuations cross into the fourth
     conts = [[5, 6, 7, 8, 9, 10, 11], [9], [11, 12]]
     forked = continuation_logprobs(wrapped, prompt, conts)
 
     def full(cont):
-        logits = wrapped(input_ids=torch.tensor([prompt + cont])).logits[0, len(prompt) - 1 : -1]
+        if stream == "sinks":
+            logits = wrapped(input_ids=torch.tensor([prompt + cont])).logits[0, len(prompt) - 1 : -1]
+        else:
+            fresh = wrapped.stream()
+            logits = fresh.feed(prompt)[-1:]
+            if len(cont) > 1:
+                logits = torch.cat([logits, fresh.feed(cont[:-1])])
         return float(logits.log_softmax(-1).gather(1, torch.tensor(cont)[:, None]).sum())
 
     assert forked == pytest.approx([full(c) for c in conts], abs=1e-4)
