@@ -147,12 +147,12 @@ def test_streaming_the_memory_cache_gives_one_forwards_logits():
     model = fot_model(seed=3)
     windows = torch.randint(0, 300, (3, W))
     one_pass = model(**cross_batch_inputs(windows, [[], [0], [1, 0]])).logits
-    stream = MemoryStream(model, W, [1])
+    stream = MemoryStream(model, W, [1], last_context_length=W)
     streamed = stream.feed(windows.flatten().tolist())
     assert torch.allclose(streamed.view(3, W, -1), one_pass, atol=1e-4)
     assert stream.memory.size() == 2 * W  # two finished windows; the third is local
     # token by token through the same cache gives the same again
-    by_token = MemoryStream(model, W, [1])
+    by_token = MemoryStream(model, W, [1], last_context_length=W)
     logits = torch.cat([by_token.feed([t]) for t in windows.flatten().tolist()])
     assert torch.allclose(logits.view(3, W, -1), one_pass, atol=1e-4)
 

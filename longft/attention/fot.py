@@ -96,6 +96,11 @@ def default_last_context_length(window: int) -> int:
     return max(1, window // 2)
 
 
+def last_context_length(params: dict, window: int):
+    """The recipe's `last_context_length`, or the default for `window`."""
+    return params.get("last_context_length", default_last_context_length(window))
+
+
 def _whole(value, at_least: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= at_least
 
@@ -121,7 +126,7 @@ def validate(attention, seq_len: int, window: int | None) -> None:
             f"data.seq_len = {seq_len}: fot trains streams of windows_per_stream x window = {k} x {w} = {w * k} "
             f"tokens; set data.seq_len to {w * k}"
         )
-    last = p.get("last_context_length", default_last_context_length(w))
+    last = last_context_length(p, w)
     if not _whole(last, 1) or last > w:
         raise RecipeError(f"attention.params.last_context_length = {last!r}: how many of a long input's last tokens "
                           f"inference keeps in the local window, a whole number from 1 to the window ({w})")
@@ -178,8 +183,8 @@ def check_stage(attention, stage, config) -> None:
 
 def settings(attention, window: int | None) -> dict:
     p = attention.params
-    last = p.get("last_context_length", default_last_context_length(p["window"]))
-    return {"method": "fot", "memory_layers": list(p["memory_layers"]), "window": p["window"], "last_context_length": last}
+    return {"method": "fot", "memory_layers": list(p["memory_layers"]), "window": p["window"],
+            "last_context_length": last_context_length(p, p["window"])}
 
 
 def position_span(attention, seq_len: int) -> int:
@@ -192,8 +197,7 @@ def smoke_params(params: dict, seq_len: int, layers: int) -> dict:
     exist, and a one-stream batch can hold its memory."""
     k = params.get("windows_per_stream", 1)
     window = seq_len // k
-    last = min(params.get("last_context_length", default_last_context_length(window)), window)
-    return {**params, "window": window, "last_context_length": last,
+    return {**params, "window": window, "last_context_length": min(last_context_length(params, window), window),
             "memory_layers": sorted({min(i, layers - 1) for i in params["memory_layers"]}),
             "cross_batch": min(params.get("cross_batch", 0), k - 1)}
 

@@ -19,16 +19,20 @@ from ._common import require_whole_number
 
 FIELDS = {"type", "documents", "seed", "min_chars", "max_chars"}
 VERSION = 3  # bump when the drills' form changes: the packed-data cache is keyed by it
+DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS}
+
+
+def settings(source: dict) -> dict:
+    return {**DEFAULTS, **{k: v for k, v in source.items() if k in DEFAULTS}}
 
 
 def validate(source: dict, where: str) -> None:
-    require_whole_number(source, "documents", where, 0, minimum=1)
+    for key in ("documents", "min_chars", "max_chars"):
+        require_whole_number(source, key, where, DEFAULTS.get(key, 0), minimum=1)
     require_whole_number(source, "seed", where, 0)
-    require_whole_number(source, "min_chars", where, MIN_CHARS, minimum=1)
-    require_whole_number(source, "max_chars", where, MAX_CHARS, minimum=1)
-    low, high = source.get("min_chars", MIN_CHARS), source.get("max_chars", MAX_CHARS)
-    if high < low:
-        raise RecipeError(f"{where}.max_chars = {high}: must be >= min_chars ({low})")
+    s = settings(source)
+    if s["max_chars"] < s["min_chars"]:
+        raise RecipeError(f"{where}.max_chars = {s['max_chars']}: must be >= min_chars ({s['min_chars']})")
 
 
 def files(source: dict):
@@ -45,8 +49,6 @@ def check(source: dict, check, max_undecodable_fraction: float) -> bool:
 
 def load(source: dict) -> datasets.Dataset:
     texts = [read_text(p) for p in files(source)]
-    docs = drill_documents(
-        texts, source["documents"], source.get("seed", 0),
-        source.get("min_chars", MIN_CHARS), source.get("max_chars", MAX_CHARS),
-    )
+    s = settings(source)
+    docs = drill_documents(texts, source["documents"], s["seed"], s["min_chars"], s["max_chars"])
     return datasets.Dataset.from_dict({"text": docs})

@@ -46,9 +46,9 @@ class FotMemory:
 class MemoryStream:
     """One row read window by window, with a local KV cache and a growing FoT memory."""
 
-    def __init__(self, model, window: int, memory_layers, last_context_length: int | None = None):
+    def __init__(self, model, window: int, memory_layers, last_context_length: int):
         self.model, self.window = model, window
-        self.last_context_length = last_context_length or window
+        self.last_context_length = last_context_length
         self.memory = FotMemory(memory_layers)
         self._new_cache()
 
@@ -111,12 +111,12 @@ class FotMemoryModel(StreamedModel):
     def __init__(self, model, window: int, memory_layers, last_context_length: int | None = None):
         super().__init__(model)
         self.window, self.memory_layers = window, list(memory_layers)
-        self.last_context_length = last_context_length or default_last_context_length(window)
+        self.last_context_length = (default_last_context_length(window) if last_context_length is None
+                                    else last_context_length)
 
     def stream(self) -> MemoryStream:
         return MemoryStream(self.model, self.window, self.memory_layers, self.last_context_length)
 
 
 def memory_model(model, saved: dict) -> FotMemoryModel:
-    window = int(saved["window"])
-    return FotMemoryModel(model, window, saved["memory_layers"], saved.get("last_context_length"))
+    return FotMemoryModel(model, int(saved["window"]), saved["memory_layers"], saved.get("last_context_length"))
