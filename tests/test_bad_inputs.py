@@ -76,6 +76,7 @@ CASES = {
     "eval-passkey-length": ({}, [*SMOKE, "--eval.passkey_lengths", "[8]"], ["eval.passkey_lengths has 8", ">= 32"]),
     "eval-context-length": ({}, [*SMOKE, "--eval.context_lengths", "[10]"], ["eval.context_lengths has 10", "target tokens"]),
     "eval-depth": ({}, [*SMOKE, "--eval.passkey_depths", "[1.5]"], ["1.5", "[0, 1]"]),
+    "eval-passkey-seed": ({}, [*SMOKE, "--eval.passkey_seed", "-1"], ["eval.passkey_seed = -1", ">= 0"]),
     "eval-cmd-other-section": ({}, ["eval", "{CKPT}", "--train.max_steps", "3"], ["train", "--eval.*"]),
     "eval-cmd-no-config": ({"empty/x.txt": b"x"}, ["eval", "{U}/empty"], ["empty", "config.json"]),
     "eval-cmd-window": ({}, ["eval", "{CKPT}", "--window", "8", "--out", "{U}/r"], ["--window = 8", "eval.target_tokens"]),

@@ -4,7 +4,7 @@ import random
 
 import torch
 
-from longft.eval.passkey import code_prompt, filler_lines_from, landmark_prompt
+from longft.eval.passkey import code_prompt, filler_lines_from, landmark_prompt, passkey_grid
 from longft.eval.perplexity import fixed_target_perplexity, sliding_window_perplexity, token_nll
 from longft.eval.report import write_report
 
@@ -40,6 +40,38 @@ def test_passkey_prompts_fit_and_place_the_needle(tokenizer):
         assert decoded.endswith("passkey =")  # no trailing space: the key keeps its leading-space token
     ids = landmark_prompt(tokenizer, 600, 0.5, key)
     assert len(ids) <= 600 and f"pass key is {key}" in tokenizer.decode(ids)
+
+
+class _ReadsTheNeedle:
+    """A stand-in model that answers with the key written in its prompt, and keeps every prompt."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, tokenizer):
+        self.tokenizer, self.prompts = tokenizer, []
+
+    def generate(self, input_ids, **kwargs):
+        prompt = self.tokenizer.decode(input_ids[0])
+        self.prompts.append(prompt)
+        key = prompt.split("passkey = ")[1].split()[0]
+        answer = self.tokenizer(f" {key}", add_special_tokens=False)["input_ids"]
+        return torch.cat([input_ids, torch.tensor([answer])], dim=1)
+
+
+def test_the_passkey_seed_draws_the_grid(tokenizer):
+    text = "\n".join(f"def f{i}(x):\n    return x * {i}" for i in range(400))
+
+    def grid(seed):
+        model = _ReadsTheNeedle(tokenizer)
+        out = passkey_grid(model, tokenizer, [256], [0.0, 1.0], 3, "code", [text], seed=seed)
+        return out, model.prompts
+
+    first, prompts = grid(0)
+    again, same = grid(0)
+    other, different = grid(1)
+    assert first["accuracy"] == [[1.0, 1.0]] and first["seed"] == 0 and other["seed"] == 1
+    assert prompts == same and len(prompts) == 6
+    assert all(a != b for a, b in zip(prompts, different))
 
 
 def test_report_writes_plots_json_and_table(tmp_path):

@@ -97,4 +97,5 @@ def passkey_grid(
         accuracy.append(row)
         if progress:
             progress(f"passkey at {length} tokens: {sum(row) / len(row):.0%} over depths {list(depths)}")
-    return {"lengths": list(lengths), "depths": list(depths), "trials": trials, "template": template, "accuracy": accuracy}
+    return {"lengths": list(lengths), "depths": list(depths), "trials": trials, "template": template, "seed": seed,
+            "accuracy": accuracy}

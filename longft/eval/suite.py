@@ -67,6 +67,7 @@ def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: in
         ev.passkey_trials,
         ev.passkey_template,
         filler,
+        seed=ev.passkey_seed,
         progress=progress,
     )
     return {

@@ -309,6 +309,7 @@ class EvalConfig:
     passkey_depths: list = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     passkey_trials: int = 4
     passkey_template: str = "code"
+    passkey_seed: int = 0  # draws the keys and haystack offsets; another seed gives another grid of prompts
     compare_base: bool = True  # also evaluate the unextended base model
     # the base model with these position methods at the target factor, zero-shot (no training)
     zero_shot_baselines: list = field(default_factory=list)
@@ -329,6 +330,8 @@ class EvalConfig:
         _positive("eval.target_tokens", self.target_tokens)
         _positive("eval.num_docs", self.num_docs)
         _positive("eval.passkey_trials", self.passkey_trials)
+        if isinstance(self.passkey_seed, bool) or not isinstance(self.passkey_seed, int) or self.passkey_seed < 0:
+            raise RecipeError(f"eval.passkey_seed = {self.passkey_seed!r}: a whole number >= 0")
         if self.sliding_stride is not None:
             _positive("eval.sliding_stride", self.sliding_stride)
         if not self.passkey_depths:
