@@ -330,8 +330,7 @@ class EvalConfig:
         _positive("eval.target_tokens", self.target_tokens)
         _positive("eval.num_docs", self.num_docs)
         _positive("eval.passkey_trials", self.passkey_trials)
-        if isinstance(self.passkey_seed, bool) or not isinstance(self.passkey_seed, int) or self.passkey_seed < 0:
-            raise RecipeError(f"eval.passkey_seed = {self.passkey_seed!r}: a whole number >= 0")
+        _positive("eval.passkey_seed", self.passkey_seed, minimum=0)  # the parser has already refused non-integers
         if self.sliding_stride is not None:
             _positive("eval.sliding_stride", self.sliding_stride)
         if not self.passkey_depths:
