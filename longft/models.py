@@ -94,9 +94,15 @@ def load_tokenizer(model: ModelConfig):
 
 
 def model_dtype(precision: str) -> torch.dtype:
+    """The dtype the weights are loaded in (bf16-mixed keeps them in fp32)."""
     if precision == "bf16" or (precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return torch.float32
+
+
+def computes_in_bf16(precision: str) -> bool:
+    """Whether training runs its matmuls in bf16 (transformers' `bf16=True`: autocast)."""
+    return precision == "bf16-mixed" or model_dtype(precision) == torch.bfloat16
 
 
 def load_model(

@@ -2,7 +2,8 @@
 
 Weights, gradients and optimizer state follow the ZeRO paper's accounting for mixed-precision Adam
 (Rajbhandari et al. 2020): 2 bytes of bf16 weights and 2 of gradients per parameter, 12 of fp32
-master weights, momentum and variance per trained parameter (fp32 training: 4, 4 and 8), divided
+master weights, momentum and variance per trained parameter (fp32 and bf16-mixed training, whose
+weights stay in fp32: 4, 4 and 8; bf16-mixed keeps its activations in bf16), divided
 over all ranks by stage: ZeRO-1 the optimizer state, ZeRO-2 also the gradients, ZeRO-3 also the
 weights. Activations are counted from what a Llama decoder layer keeps for its backward pass, per
 token: the two norms' inputs, normalized inputs and outputs; q, the repeated k and v, the attention
@@ -73,6 +74,7 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     t = recipe.train
     bf16 = t.precision in ("bf16", "auto")  # "auto" is bf16 on the GPUs this plans for
     wb, gb, ob = (2, 2, 12) if bf16 else (4, 4, 8)
+    ab = 2 if bf16 or t.precision == "bf16-mixed" else 4  # bytes per activation: autocast keeps bf16
     held, trained = parameter_counts(arch, recipe.adapter)
     n = setup.gpus
     tokens = recipe.data.seq_len * t.batch_size // setup.sp
@@ -93,16 +95,17 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
         stored, layer_backward = 0, recomputed + mlp_tokens * mlp_gradients
     if t.loss_chunk_tokens or setup.sp > 1:  # longft's chunked loss (under SP: per shard, one chunk by default)
         chunk = min(t.loss_chunk_tokens or tokens, tokens)
-        logits = chunk * V * 12 + tokens * h * wb  # one chunk's fp32 logits, log-softmax, gradient; the states
+        logits = chunk * V * 12 + tokens * h * ab  # one chunk's fp32 logits, log-softmax, gradient; the states
     else:
-        logits = tokens * V * (12 + (wb if bf16 else 0))  # + the model-dtype logits where they are not fp32
+        bf16_logits = tokens * V * 2 if ab == 2 else 0  # the model's bf16 logits beside the fp32 ones
+        logits = tokens * V * 12 + bf16_logits
     head_gradient = V * h * gb if trained and (recipe.adapter.method == "none" or "lm_head" in recipe.adapter.trainable_params) else 0
     return {
         "weights": held * wb / (n if setup.zero >= 3 else 1),
         "optimizer": 0.0 if setup.offload else trained * ob / (n if setup.zero >= 1 else 1),
         "gradients": trained * gb / (n if setup.zero >= 2 else 1),
-        "activations": stored * wb,
-        "layer_backward": layer_backward * wb,
+        "activations": stored * ab,
+        "layer_backward": layer_backward * ab,
         "logits": logits + head_gradient,
     }
 

@@ -11,7 +11,7 @@ from ..recipe.schema import Recipe
 from ..recipe.shipped import find_deepspeed_config
 from ..attention.registry import batch_rows
 from ..data.collator import PackedCollator
-from ..models import model_dtype
+from ..models import computes_in_bf16
 from ..outputs import atomic_write_json
 from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
@@ -40,7 +40,6 @@ def close_process_group() -> None:
 
 def training_arguments(recipe: Recipe, checkpoint_dir: Path, attn_implementation: str | None = None) -> TrainingArguments:
     t = recipe.train
-    bf16 = model_dtype(t.precision) == torch.bfloat16
     return TrainingArguments(
         output_dir=str(checkpoint_dir),
         max_steps=t.max_steps,
@@ -53,7 +52,7 @@ def training_arguments(recipe: Recipe, checkpoint_dir: Path, attn_implementation
         weight_decay=t.weight_decay,
         max_grad_norm=t.max_grad_norm,
         adam_beta2=t.adam_beta2,
-        bf16=bf16,
+        bf16=computes_in_bf16(t.precision),
         activation_checkpointing=t.gradient_checkpointing,
         logging_steps=t.logging_steps,
         save_steps=t.save_steps,
