@@ -88,3 +88,14 @@ def test_plan_bad_input(argv, words, capsys):
     assert main(argv) != 0
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and all(w in err[0] for w in words), err
+
+
+def test_bf16_mixed_holds_fp32_weights_and_bf16_activations():
+    """bf16-mixed: weights, gradients and Adam state as in fp32 training, activations as in bf16."""
+    arch = Architecture.from_fields(FIELDS, "test")
+    held, trained = parameter_counts(arch, AdapterConfig(method="none"))
+    fp32, mixed, bf16 = (estimate(arch, recipe(precision=p), Setup(gpus=1)) for p in ("fp32", "bf16-mixed", "bf16"))
+    assert mixed["weights"] == fp32["weights"] == 4 * held
+    assert mixed["gradients"] == fp32["gradients"] == 4 * trained and mixed["optimizer"] == 8 * trained
+    assert mixed["activations"] == bf16["activations"] == fp32["activations"] / 2
+    assert mixed["logits"] - fp32["logits"] == 4096 * FIELDS["vocab_size"] * 2  # bf16 logits beside the fp32 loss

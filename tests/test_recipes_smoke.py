@@ -49,6 +49,20 @@ def smoke_sized(name, output_dir, **train):
     return recipe
 
 
+def test_bf16_mixed_trains_fp32_weights_with_bf16_compute(tmp_path):
+    """train.precision bf16-mixed: the weights and the checkpoint stay fp32 while the matmuls run in
+    bf16, so the result is near the fp32 run's and not equal to it."""
+    from safetensors.torch import load_file
+
+    weights = {}
+    for precision in ("fp32", "bf16-mixed"):
+        result = run_recipe(smoke_sized("tiny-pi-4x", tmp_path / precision, max_steps=2, precision=precision))
+        weights[precision] = load_file(f"{result['output']}/model.safetensors")
+    assert {w.dtype for w in weights["bf16-mixed"].values()} == {torch.float32}
+    gaps = [(weights["bf16-mixed"][k] - w).abs().max().item() for k, w in weights["fp32"].items()]
+    assert 0 < max(gaps) < 1e-2
+
+
 def test_interrupted_stage_resumes_to_the_uninterrupted_result(tmp_path, monkeypatch):
     run_recipe(smoke_sized("tiny-pi-4x", tmp_path / "whole", max_steps=4, save_steps=2))
 
