@@ -74,7 +74,8 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     t = recipe.train
     bf16 = t.precision in ("bf16", "auto")  # "auto" is bf16 on the GPUs this plans for
     wb, gb, ob = (2, 2, 12) if bf16 else (4, 4, 8)
-    ab = 2 if bf16 or t.precision == "bf16-mixed" else 4  # bytes per activation: autocast keeps bf16
+    bf16_compute = bf16 or t.precision == "bf16-mixed"  # autocast keeps activations and logits in bf16
+    ab = 2 if bf16_compute else 4  # bytes per activation
     held, trained = parameter_counts(arch, recipe.adapter)
     n = setup.gpus
     tokens = recipe.data.seq_len * t.batch_size // setup.sp
@@ -97,8 +98,7 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
         chunk = min(t.loss_chunk_tokens or tokens, tokens)
         logits = chunk * V * 12 + tokens * h * ab  # one chunk's fp32 logits, log-softmax, gradient; the states
     else:
-        bf16_logits = tokens * V * 2 if ab == 2 else 0  # the model's bf16 logits beside the fp32 ones
-        logits = tokens * V * 12 + bf16_logits
+        logits = tokens * V * (12 + (2 if bf16_compute else 0))  # + the model's bf16 logits beside the fp32 ones
     head_gradient = V * h * gb if trained and (recipe.adapter.method == "none" or "lm_head" in recipe.adapter.trainable_params) else 0
     return {
         "weights": held * wb / (n if setup.zero >= 3 else 1),
