@@ -21,7 +21,12 @@ from .errors import RecipeError
 # Files that mark a folder as one longft (or transformers) wrote, by what the folder is.
 CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
 REPORT_FILES = ("report.json",)
-RUN_FILES = ("recipe.json", ".longft.lock")
+LOCK_NAME = ".longft.lock"  # see run_lock.py
+RUN_FILES = ("recipe.json", LOCK_NAME)
+# Names longft holds for an instant before linking or removing them (the lock's private copy, a
+# write probe): another rank of the same launch may list the folder in that instant, and they say
+# nothing about whose folder it is.
+TRANSIENT_PREFIXES = (f"{LOCK_NAME}.", ".longft-write-probe-")
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -58,7 +63,7 @@ def check_writable(path: Path, what: str) -> None:
     if not existing.is_dir():
         raise RecipeError(f"{what} {str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder")
     try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=".longft-write-probe-")
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=TRANSIENT_PREFIXES[1])
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
@@ -78,7 +83,10 @@ def _check_not_a_file(path: Path, what: str) -> None:
 
 def _foreign_files(path: Path, marker_files: tuple[str, ...]) -> bool:
     """A non-empty folder holding none of the files that mark what longft writes there."""
-    return path.is_dir() and any(path.iterdir()) and not any((path / name).exists() for name in marker_files)
+    if not path.is_dir():
+        return False
+    held = [entry for entry in path.iterdir() if not entry.name.startswith(TRANSIENT_PREFIXES)]
+    return bool(held) and not any((path / name).exists() for name in marker_files)
 
 
 def check_run_folder(path: Path, stage_markers: tuple[str, ...] = (), what: str = "output_dir") -> None:

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 
 from .errors import RecipeError
-
-LOCK_NAME = ".longft.lock"
+from .outputs import LOCK_NAME
 
 
 def launch_id() -> str:

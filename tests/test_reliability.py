@@ -202,6 +202,42 @@ def test_the_ranks_of_one_launch_share_the_lock(tmp_path, monkeypatch):
     assert not (tmp_path / ".longft.lock").exists()
 
 
+def test_another_rank_checking_the_folder_mid_write_finds_it_a_longft_run(tmp_path, monkeypatch):
+    """Every rank checks the output folder before it starts, while the main process may hold its
+    lock's private copy or a write probe there for an instant: a rank listing the folder in that
+    instant must not call it foreign (it would end that rank, and leave the others waiting)."""
+    from longft.outputs import check_run_folder, check_writable
+    from longft.run_lock import RunLock
+
+    out = tmp_path / "out"
+    listed = []
+    real_link, real_unlink = os.link, os.unlink
+
+    def other_rank_checks():
+        listed.append(sorted(entry.name for entry in out.iterdir()))
+        check_run_folder(out)
+
+    def link(src, dst, *args, **kwargs):  # the lock's private copy is written, not yet linked
+        other_rank_checks()
+        return real_link(src, dst, *args, **kwargs)
+
+    def unlink(path, *args, **kwargs):  # a probe exists, not yet removed
+        if Path(path).parent == out and not listed:  # the first probe only, not the check's own
+            other_rank_checks()
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "unlink", unlink)
+    out.mkdir()
+    check_writable(out, "output_dir")
+    RunLock(out).acquire()
+    assert len(listed) == 2 and all(len(names) == 1 for names in listed), listed
+    (out / ".longft.lock").unlink()
+    (out / "thesis.tex").write_text("mine")
+    with pytest.raises(RecipeError, match="holds no longft run"):
+        check_run_folder(out)
+
+
 def test_a_second_run_on_the_same_folder_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     out.mkdir()
