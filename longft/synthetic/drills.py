@@ -13,7 +13,7 @@ from .values import ADJECTIVES, KINDS, NOUNS, distinct, distinct_values, literal
 
 TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
 NAMES = ("{adj}_{noun}", "{noun}_id", "{noun}_key", "secret_{noun}", "{adj}_{noun}_code", "{noun}_token")
-EDGE_SHARE = 0.2  # of drills whose first assignment opens the document, and again of those where it closes the code
+EDGE_SHARE = 0.35  # of drills whose first assignment opens the document, and again of those where it closes the code
 MIN_CHARS, MAX_CHARS = 40, 440  # a drill's haystack, by default: ~20-200 tokens, inside one 256-token window
 RECALL_COMMENTS = ("", "# recall the values above\n", "# lookups\n", "# what was assigned?\n", "\n")
 

@@ -18,7 +18,7 @@ from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
 from ._common import require_whole_number
 
 FIELDS = {"type", "documents", "seed", "min_chars", "max_chars"}
-VERSION = 3  # bump when the drills' form changes: the packed-data cache is keyed by it
+VERSION = 4  # bump when the drills' form changes: the packed-data cache is keyed by it
 DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS}
 
 
