@@ -104,11 +104,11 @@ def check_ruler_inputs(stage: Recipe) -> None:
 
 def run_recipe(recipe: Recipe) -> dict:
     """Every rank of a distributed launch runs this; only the main process writes shared files."""
-    from .distributed import process_state
+    from .distributed import check_on_every_rank, process_state
 
     state = process_state()
     stages = planned_stages(recipe)
-    preflight(recipe, stages)
+    check_on_every_rank(lambda: preflight(recipe, stages))
     out = recipe.resolved_output_dir()
     with RunLock(out, releases=state.is_main_process):
         return _run_locked(recipe, stages, out, state)

@@ -2,6 +2,7 @@
 files; a finished run closes its process group."""
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -84,3 +85,24 @@ def test_a_finished_run_tears_its_process_group_down(command, monkeypatch):
     finally:
         if dist.is_initialized():
             dist.destroy_process_group()
+
+
+def test_a_rank_that_refuses_before_work_stops_every_rank(tmp_path):
+    """A node that lacks a file refuses in its checks; the other ranks must stop too, with its
+    message, and not wait for it at their first collective (a hang until the timeout)."""
+    accelerate = Path(sys.executable).parent / "accelerate"
+    cmd = [str(accelerate), "launch", "--config_file", str(ROOT / "accelerate_configs" / "cpu_gloo.yaml"),
+           "--main_process_port", "29536", str(ROOT / "tests" / "one_node_refuses_worker.py"),
+           "train", "tiny-pi-4x", "--smoke", "--output_dir", str(tmp_path / "run")]
+    job = subprocess.Popen(cmd, cwd=ROOT, env=dict(os.environ), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           text=True, start_new_session=True)
+    try:
+        out, _ = job.communicate(timeout=180)
+    except subprocess.TimeoutExpired:
+        os.killpg(job.pid, signal.SIGKILL)
+        out, _ = job.communicate()
+        pytest.fail("rank 0 went on and waited for the rank that refused:\n" + out[-3000:])
+    assert job.returncode != 0
+    assert out.count("/data/only-on-node-0.jsonl") == 2, out[-3000:]  # rank 1's own error, and rank 0's
+    assert "rank 1 of 2 stopped before any work" in out
+    assert not (tmp_path / "run").exists() or not any((tmp_path / "run").iterdir())  # nothing written
