@@ -65,7 +65,7 @@ def _edge_shares(docs: list[list[str]]) -> tuple[float, float]:
     return opens, closes
 
 
-def test_drills_place_assignments_at_both_ends_of_the_code(monkeypatch):
+def test_drills_place_assignments_at_both_ends_of_the_code():
     """Lookups a window back (an assignment opening the document) and right after their assignment
     (one closing the code) are where retrieval fails first, so the first assignment goes to each end
     in EDGE_SHARE of drills. Against uniform placement (EDGE_SHARE 0) that adds about
@@ -77,9 +77,8 @@ def test_drills_place_assignments_at_both_ends_of_the_code(monkeypatch):
     lines = [f"f{i}()\n" for i in range(10)] * 20  # short haystack lines, none with " = "
 
     def shares(edge_share: float) -> tuple[float, float]:
-        monkeypatch.setattr(drills, "EDGE_SHARE", edge_share)
         rng = random.Random(0)
-        return _edge_shares([drills.drill_document(rng, lines).splitlines() for _ in range(2000)])
+        return _edge_shares([drills.drill_document(rng, lines, edge_share=edge_share).splitlines() for _ in range(2000)])
 
     shipped = drills.EDGE_SHARE
     (opens, closes), (uniform_opens, uniform_closes) = shares(shipped), shares(0.0)
@@ -109,3 +108,20 @@ def test_long_drills_span_their_character_bounds_and_stay_answerable():
 def test_bad_drill_lengths_are_refused(fields, match):
     with pytest.raises(RecipeError, match=r"data.sources\[0\]\." + match):
         validate_source({"type": "retrieval_drills", "documents": 5, **fields}, "data.sources[0]")
+
+
+def test_edge_share_is_a_source_setting():
+    """A mix sets how often the first assignment sits at either end (FoT's long drills keep a fifth
+    each while the base's take 35%); a share outside 0 ... 0.5 is refused before any work."""
+    from longft.synthetic.drills import drill_documents
+    from longft.testbed.corpus import read_text
+
+    def docs(**setting) -> list[str]:
+        return list(load_source({"type": "retrieval_drills", "documents": 50, "seed": 3, **setting})["text"])
+
+    texts = [read_text(p) for p in corpus_files("train")]
+    assert docs(edge_share=0.5) == drill_documents(texts, 50, 3, edge_share=0.5)
+    assert docs(edge_share=0.5) != docs() == drill_documents(texts, 50, 3)
+    for bad in (0.7, -0.1, True, "0.2"):
+        with pytest.raises(RecipeError, match=r"data.sources\[0\].edge_share = .*from 0 to 0.5"):
+            validate_source({"type": "retrieval_drills", "documents": 5, "edge_share": bad}, "data.sources[0]")

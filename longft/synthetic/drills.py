@@ -36,9 +36,10 @@ def _needles(rng: random.Random, count: int) -> list[tuple[str, str]]:
     return [(f"{p}{literal(kind, v)}\n", f"{p}{literal(kind, v)}\n") for p, v in zip(prefixes, values)]
 
 
-def drill_document(rng: random.Random, lines: list[str], min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> str:
+def drill_document(rng: random.Random, lines: list[str], min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS,
+                   edge_share: float = EDGE_SHARE) -> str:
     """One drill of about `max_chars` at most: a slice of code `lines` with 1-6
-    assignments placed at random lines (the first one at either end of the code in 2 x EDGE_SHARE
+    assignments placed at random lines (the first one at either end of the code in 2 x `edge_share`
     of drills), then lookups of a random non-empty subset of them, in random order."""
     needles = _needles(rng, rng.randint(1, 6))
     needle_chars = sum(len(a) for a, _ in needles)
@@ -56,15 +57,16 @@ def drill_document(rng: random.Random, lines: list[str], min_chars: int = MIN_CH
     for assignment in rest:
         hay.insert(rng.randint(0, len(hay)), assignment)
     end = rng.random()
-    at = 0 if end < EDGE_SHARE else len(hay) if end < 2 * EDGE_SHARE else rng.randint(0, len(hay))
+    at = 0 if end < edge_share else len(hay) if end < 2 * edge_share else rng.randint(0, len(hay))
     hay.insert(at, first)
     asked = rng.sample(needles, len(needles) if rng.random() < 0.5 else rng.randint(1, len(needles)))
     return "".join(hay) + rng.choice(RECALL_COMMENTS) + "".join(lookup for _, lookup in asked)
 
 
-def drill_documents(texts: list[str], count: int, seed: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS) -> list[str]:
+def drill_documents(texts: list[str], count: int, seed: int, min_chars: int = MIN_CHARS, max_chars: int = MAX_CHARS,
+                    edge_share: float = EDGE_SHARE) -> list[str]:
     rng = random.Random(seed)
     lines = [line + "\n" for text in texts for line in text.splitlines() if line.strip()]
     if not lines:
         raise ValueError("no haystack lines to build retrieval drills from")
-    return [drill_document(rng, lines, min_chars, max_chars) for _ in range(count)]
+    return [drill_document(rng, lines, min_chars, max_chars, edge_share) for _ in range(count)]

@@ -4,7 +4,9 @@
 reproducibly from the seed. The haystack is always the training split: the held-out split that
 evaluation reads stays free of drills. `min_chars` / `max_chars` bound each drill's haystack (by
 default 40 / 440 characters, inside a 256-token window); longer drills put lookups several windows
-after their assignments, which is what FoT's memory layers must learn to bridge.
+after their assignments, which is what FoT's memory layers must learn to bridge. `edge_share` is the
+share of drills whose first assignment opens the document, and again of those where it closes the
+code (by default 0.35; the rest are placed uniformly).
 """
 from __future__ import annotations
 
@@ -13,13 +15,13 @@ import hashlib
 import datasets
 
 from ...errors import RecipeError
-from ...synthetic.drills import MAX_CHARS, MIN_CHARS, drill_documents
+from ...synthetic.drills import EDGE_SHARE, MAX_CHARS, MIN_CHARS, drill_documents
 from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
 from ._common import require_whole_number
 
-FIELDS = {"type", "documents", "seed", "min_chars", "max_chars"}
+FIELDS = {"type", "documents", "seed", "min_chars", "max_chars", "edge_share"}
 VERSION = 4  # bump when the drills' form changes: the packed-data cache is keyed by it
-DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS}
+DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS, "edge_share": EDGE_SHARE}
 
 
 def settings(source: dict) -> dict:
@@ -33,6 +35,9 @@ def validate(source: dict, where: str) -> None:
     s = settings(source)
     if s["max_chars"] < s["min_chars"]:
         raise RecipeError(f"{where}.max_chars = {s['max_chars']}: must be >= min_chars ({s['min_chars']})")
+    share = s["edge_share"]
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 0.5:
+        raise RecipeError(f"{where}.edge_share = {share!r}: must be a number from 0 to 0.5 (a share at each end)")
 
 
 def files(source: dict):
@@ -50,5 +55,5 @@ def check(source: dict, check, max_undecodable_fraction: float) -> bool:
 def load(source: dict) -> datasets.Dataset:
     texts = [read_text(p) for p in files(source)]
     s = settings(source)
-    docs = drill_documents(texts, source["documents"], s["seed"], s["min_chars"], s["max_chars"])
+    docs = drill_documents(texts, source["documents"], s["seed"], s["min_chars"], s["max_chars"], s["edge_share"])
     return datasets.Dataset.from_dict({"text": docs})
