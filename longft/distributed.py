@@ -34,6 +34,6 @@ def check_on_every_rank(check) -> None:
     dist.all_gather_object(said, message)
     if failure is not None:
         raise failure
-    for rank, message in enumerate(said):
-        if message is not None:
-            raise RecipeError(f"rank {rank} of {len(said)} stopped before any work: {message}; every rank stops with it")
+    for rank, refusal in enumerate(said):
+        if refusal is not None:
+            raise RecipeError(f"rank {rank} of {len(said)} stopped before any work: {refusal}; every rank stops with it")

@@ -23,10 +23,11 @@ CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapte
 REPORT_FILES = ("report.json",)
 LOCK_NAME = ".longft.lock"  # see run_lock.py
 RUN_FILES = ("recipe.json", LOCK_NAME)
+PROBE_PREFIX = ".longft-write-probe-"
 # Names longft holds for an instant before linking or removing them (the lock's private copy, a
 # write probe): another rank of the same launch may list the folder in that instant, and they say
 # nothing about whose folder it is.
-TRANSIENT_PREFIXES = (f"{LOCK_NAME}.", ".longft-write-probe-")
+TRANSIENT_PREFIXES = (f"{LOCK_NAME}.", PROBE_PREFIX)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
@@ -63,7 +64,7 @@ def check_writable(path: Path, what: str) -> None:
     if not existing.is_dir():
         raise RecipeError(f"{what} {str(path)!r} cannot be created: {str(existing)!r} is a file, not a folder")
     try:
-        fd, probe = tempfile.mkstemp(dir=existing, prefix=TRANSIENT_PREFIXES[1])
+        fd, probe = tempfile.mkstemp(dir=existing, prefix=PROBE_PREFIX)
         os.close(fd)
         os.unlink(probe)
     except OSError as exc:
