@@ -68,12 +68,15 @@ def preflight(recipe: Recipe, stages) -> None:
             check_heads(stage.train.sequence_parallel, architecture)
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
         attention = ATTENTION_METHODS[stage.attention.method]
-        attention.preflight(stage.attention)
-        if attention.check_stage is not None:
-            if architecture is None:
-                raise RecipeError(f"stage {name}: attention.method {stage.attention.method!r} needs the model's "
-                                  f"config to check its settings, and {stage.model.name_or_path!r} has none to read")
-            attention.check_stage(stage.attention, stage, architecture)
+        if attention.check_stage is not None and architecture is None:
+            raise RecipeError(f"stage {name}: attention.method {stage.attention.method!r} needs the model's "
+                              f"config to check its settings, and {stage.model.name_or_path!r} has none to read")
+        try:  # stages set their own attention and batch: say which one a bad setting is in
+            attention.preflight(stage.attention)
+            if attention.check_stage is not None:
+                attention.check_stage(stage.attention, stage, architecture)
+        except RecipeError as err:
+            raise RecipeError(f"stage {name}: {err}") from None
         if stage.train.deepspeed:
             find_deepspeed_config(stage.train.deepspeed)
         kind.preflight(name, stage, [s for _, s, _ in stages[:i]])

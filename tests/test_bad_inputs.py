@@ -139,6 +139,8 @@ CASES = {
                               ["attention.params.window = 512", "256 tokens", "window <= 256"]),
     "fot-cross-batch-past-batch": ({}, ["train", "tiny-fot", *FOT(cross_batch=8)],
                                    ["cross_batch = 8", "only 8 rows", "train.batch_size"]),
+    "fot-stage-batch-too-small": ({}, ["train", "tiny-fot", "--train.batch_size", "2"],  # d = 16 needs 4 streams
+                                  ["stage d16", "cross_batch = 15", "only 8 rows", "train.batch_size"]),
     "fot-stream-length": ({}, ["train", "tiny-fot", *FOT(windows_per_stream=3)], ["data.seq_len = 1024", "3 x 256 = 768"]),
     "fot-sequence-parallel": ({}, ["train", "tiny-fot", "--train.sequence_parallel", "2", "--train.deepspeed", ZERO1],
                               ["train.sequence_parallel = 2", "fot", "sequence_parallel: 1"]),
