@@ -76,6 +76,19 @@ def cmd_pack(argv: list[str]) -> int:
     return 0
 
 
+def _base_folder(name: str) -> str:
+    """`eval --base`: a model folder, or a model longft builds itself, by name (`testbed`: the base the
+    testbed recipes extend, whose folder is a hashed cache path)."""
+    from . import pipeline  # noqa: F401  (registers the named models)
+    from .models import NAMED_MODELS
+
+    if name in NAMED_MODELS:
+        return str(NAMED_MODELS[name]())
+    if not (Path(name) / "config.json").is_file():
+        raise RecipeError(f"--base {name!r} has no config.json; pass a model folder or one of {sorted(NAMED_MODELS)}")
+    return name
+
+
 def cmd_eval(argv: list[str]) -> int:
     from .eval.run import evaluate_checkpoint
     from .outputs import REPORT_FILES, check_replace_target
@@ -83,7 +96,7 @@ def cmd_eval(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="longft eval")
     parser.add_argument("checkpoint")
     parser.add_argument("--recipe", default="tiny-yarn-4x", help="recipe whose eval section to use")
-    parser.add_argument("--base", default=None, help="also evaluate this base model for comparison")
+    parser.add_argument("--base", default=None, help="also evaluate this base model for comparison: a folder, or testbed")
     parser.add_argument("--window", type=int, default=None, help="original window (default: from the config)")
     parser.add_argument("--target", type=int, default=None, help="longest context (default: the recipe's seq_len)")
     parser.add_argument("--out", default=None, help="report folder (default: CHECKPOINT/../report)")
@@ -109,11 +122,10 @@ def cmd_eval(argv: list[str]) -> int:
     for name, value in (("--window", args.window), ("--target", args.target)):
         if value is not None and value < recipe.eval.target_tokens:
             raise RecipeError(f"{name} = {value}: must be >= eval.target_tokens ({recipe.eval.target_tokens})")
-    if args.base and not (Path(args.base) / "config.json").is_file():
-        raise RecipeError(f"--base {args.base!r} has no config.json; pass a model folder")
+    base = _base_folder(args.base) if args.base else None
     evaluate_checkpoint(
         ckpt, recipe.eval, out, target=args.target or recipe.data.seq_len, label=ckpt.name, window=args.window,
-        position=recipe.position, base=args.base, base_label="base",
+        position=recipe.position, base=base, base_label="base",
     )
     print(f"report: {out}")
     return 0

@@ -79,6 +79,8 @@ CASES = {
     "eval-passkey-seed": ({}, [*SMOKE, "--eval.passkey_seed", "-1"], ["eval.passkey_seed = -1", ">= 0"]),
     "eval-cmd-other-section": ({}, ["eval", "{CKPT}", "--train.max_steps", "3"], ["train", "--eval.*"]),
     "eval-cmd-no-config": ({"empty/x.txt": b"x"}, ["eval", "{U}/empty"], ["empty", "config.json"]),
+    "eval-cmd-base-missing": ({}, ["eval", "{CKPT}", "--base", "{U}/nope", "--out", "{U}/r"],
+                              ["nope", "config.json", "testbed"]),
     "eval-cmd-window": ({}, ["eval", "{CKPT}", "--window", "8", "--out", "{U}/r"], ["--window = 8", "eval.target_tokens"]),
     "eval-cmd-out-foreign": ({"r/notes.txt": b"mine"}, ["eval", "{CKPT}", "--out", "{U}/r"], ["r", "new or empty folder"]),
     "eval-ruler-unknown-task": ({}, ["eval", "{CKPT}", "--suite", "ruler", "--tasks", "niah_singel_1", "--out", "{U}/r"],

@@ -86,3 +86,21 @@ def test_report_writes_plots_json_and_table(tmp_path):
     assert "ppl@256" in table and "75%" in table
     for name in ("report.json", "perplexity_by_length.png", "passkey_grid.png", "summary.txt"):
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_eval_takes_the_testbed_base_by_name(checkpoint, tmp_path, monkeypatch):
+    """`longft eval CKPT --base testbed` scores the base longft builds, whose folder is a hashed cache path."""
+    import json
+
+    from longft import pipeline  # noqa: F401  (registers the named models)
+    from longft.cli import main
+    from longft.models import NAMED_MODELS
+
+    built = []
+    monkeypatch.setitem(NAMED_MODELS, "testbed", lambda: built.append("testbed") or checkpoint)
+    out = tmp_path / "report"
+    code = main(["eval", str(checkpoint), "--base", "testbed", "--suite", "ruler", "--lengths", "256",
+                 "--tasks", "niah_single_1", "--out", str(out), "--eval.ruler_depths", "[0.0]", "--eval.ruler_trials", "1"])
+    assert code == 0 and built == ["testbed"]
+    models = json.loads((out / "report.json").read_text())["models"]
+    assert [m["label"] for m in models] == ["base", checkpoint.name]
