@@ -80,13 +80,11 @@ def _base_folder(name: str) -> str:
     """`eval --base`: a model folder, or a model longft builds itself, by name (`testbed`: the base the
     testbed recipes extend, whose folder is a hashed cache path)."""
     from . import pipeline  # noqa: F401  (registers the named models)
-    from .models import NAMED_MODELS
+    from .models import NAMED_MODELS, resolve_model_path
 
-    if name in NAMED_MODELS:
-        return str(NAMED_MODELS[name]())
-    if not (Path(name) / "config.json").is_file():
+    if name not in NAMED_MODELS and not (Path(name) / "config.json").is_file():
         raise RecipeError(f"--base {name!r} has no config.json; pass a model folder or one of {sorted(NAMED_MODELS)}")
-    return name
+    return resolve_model_path(name)
 
 
 def cmd_eval(argv: list[str]) -> int:
