@@ -130,10 +130,9 @@ def cmd_eval(argv: list[str]) -> int:
 
 
 def cmd_export(argv: list[str]) -> int:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from .export import export_checkpoint
+    from .models import check_config_file, check_weights
     from .outputs import CHECKPOINT_FILES, check_replace_target
+    from .run_lock import RunLock
 
     parser = argparse.ArgumentParser(prog="longft export")
     parser.add_argument("checkpoint", help="a trained model folder, or a peft adapter folder")
@@ -143,19 +142,32 @@ def cmd_export(argv: list[str]) -> int:
     src, out = Path(args.checkpoint), Path(args.out)
     if not src.is_dir():
         raise RecipeError(f"checkpoint {str(src)!r} is not a folder; give a trained model or adapter folder")
+    if not ((src / "adapter_config.json").is_file() or (src / "config.json").is_file()):
+        raise RecipeError(f"{str(src)!r} holds neither config.json nor adapter_config.json")
+    if not (src / "adapter_config.json").is_file():
+        check_config_file(src, "checkpoint")
+    check_weights(src, "checkpoint")
     check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)
+    with RunLock.beside(out, "export OUT", "choose another OUT"):
+        check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)  # under the lock
+        _export(src, out)
+    print(f"exported {out} (loads with AutoModelForCausalLM.from_pretrained)")
+    return 0
+
+
+def _export(src: Path, out: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from .export import export_checkpoint
+
     if (src / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
 
         model = AutoPeftModelForCausalLM.from_pretrained(str(src))
-    elif (src / "config.json").is_file():
-        model = AutoModelForCausalLM.from_pretrained(str(src))
     else:
-        raise RecipeError(f"{str(src)!r} holds neither config.json nor adapter_config.json")
+        model = AutoModelForCausalLM.from_pretrained(str(src))
     tokenizer = AutoTokenizer.from_pretrained(str(src))
     export_checkpoint(model, tokenizer, out)
-    print(f"exported {out} (loads with AutoModelForCausalLM.from_pretrained)")
-    return 0
 
 
 def cmd_plan(argv: list[str]) -> int:

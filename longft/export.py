@@ -6,10 +6,9 @@ longft code, no custom attention (training-only attention is swapped back to SDP
 from __future__ import annotations
 
 import copy
-import shutil
 from pathlib import Path
 
-from .outputs import recover_folder, replace_folder
+from .outputs import recover_folder, replace_folder, staging_folder
 
 TRAINING_ONLY_ATTENTION_PREFIX = "longft_"
 
@@ -68,9 +67,7 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
     model = merge_adapters(model)
     attn = getattr(model.config, "_attn_implementation", None) or "sdpa"
     recover_folder(out)
-    tmp = out.with_name(out.name + ".tmp")  # a leftover of a killed export is ours to clear
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_folder(out)
     # the saved config names plain SDPA; the model in memory keeps the attention it trained with
     if attn.startswith(TRAINING_ONLY_ATTENTION_PREFIX):
         model.config._attn_implementation = "sdpa"

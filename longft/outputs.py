@@ -5,11 +5,15 @@ Every folder longft writes (a run, an export, a report) is checked before any wo
 - a non-empty folder that longft did not write is refused (nothing in it is touched);
 - an existing checkpoint / report is replaced only with an explicit `overwrite` flag;
 - the folder (or the nearest folder that exists above it) must take a new file.
-Writes go to a temporary name beside the destination and are renamed into place.
+Writes go to a temporary name beside the destination and are renamed into place. The temporary
+and backup folders are ones longft made itself: unique hidden names (`.OUT.longft-tmp-XXXX`,
+`.OUT.longft-old-XXXX`) holding a marker file, and recovery after a kill touches only folders that
+carry that marker, so a user's `OUT.old/` or `OUT.tmp/` is never taken for one of longft's.
 """
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import shutil
@@ -17,11 +21,11 @@ import tempfile
 from pathlib import Path
 
 from .errors import RecipeError
+from .run_lock import LOCK_NAME, holder_alive, process_record
 
 # Files that mark a folder as one longft (or transformers) wrote, by what the folder is.
 CHECKPOINT_FILES = ("model.safetensors", "model.safetensors.index.json", "adapter_model.safetensors", "pytorch_model.bin")
 REPORT_FILES = ("report.json",)
-LOCK_NAME = ".longft.lock"  # see run_lock.py
 RUN_FILES = ("recipe.json", LOCK_NAME)
 PROBE_PREFIX = ".longft-write-probe-"
 # Names longft holds for an instant before linking or removing them (the lock's private copy, a
@@ -124,24 +128,68 @@ def check_replace_target(path: Path, what: str, marker_files: tuple[str, ...], o
     check_writable(path, what)
 
 
+STAGING_MARKER = ".longft-staging.json"  # inside every temporary / backup folder longft makes
+
+
+def _box_prefix(out: Path, role: str) -> str:
+    return f".{out.name}.longft-{role}-"
+
+
+def _new_box(out: Path, role: str) -> Path:
+    """A new, uniquely named hidden folder beside `out`, marked as longft's, that will hold one copy of it."""
+    box = Path(tempfile.mkdtemp(dir=out.parent, prefix=_box_prefix(out, role)))
+    (box / STAGING_MARKER).write_text(json.dumps({"for": out.name, "role": role, **process_record()}))
+    return box
+
+
+def staging_folder(out: Path) -> Path:
+    """An empty folder to fill with what will become `out`; `replace_folder` puts it in place."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    folder = _new_box(out, "tmp") / out.name
+    folder.mkdir()
+    return folder
+
+
 def replace_folder(tmp: Path, out: Path) -> None:
-    """Put the finished folder `tmp` at `out`. An older `out` is moved aside first and removed
-    only once the new one is in place, so a kill at any point leaves one complete copy."""
-    old = out.with_name(out.name + ".old")
+    """Put the finished folder `tmp` (from `staging_folder`) at `out`. An older `out` is moved into a
+    backup folder first and removed only once the new one is in place, so a kill at any point leaves
+    one complete copy (`recover_folder` brings a backed-up one back)."""
+    tmp, out = Path(tmp), Path(out)
+    backup = None
     if out.exists():
-        if old.exists():
-            shutil.rmtree(old)
-        out.rename(old)
+        backup = _new_box(out, "old")
+        out.rename(backup / out.name)
     tmp.rename(out)
-    if old.exists():
-        shutil.rmtree(old)
+    for box in (backup, tmp.parent):
+        if box is not None and _box_record(box, out) is not None:
+            shutil.rmtree(box)
+
+
+def _box_record(box: Path, out: Path) -> dict | None:
+    """The marker of a temporary / backup folder longft made for `out`; None for anything else."""
+    try:
+        record = json.loads((box / STAGING_MARKER).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("for") == out.name else None
 
 
 def recover_folder(out: Path) -> None:
-    """After a kill between the two renames of `replace_folder`: bring the older copy back."""
-    old = out.with_name(out.name + ".old")
-    if old.is_dir() and not out.exists():
-        old.rename(out)
+    """Before writing `out` again: after a kill between the two renames of `replace_folder`, bring the
+    older copy back; then clear the temporary and backup folders left by processes that are gone.
+    Only folders carrying longft's marker are touched; those of a live writer are left alone."""
+    out = Path(out)
+    if not out.parent.is_dir():
+        return
+    for box in sorted(out.parent.glob(f".{glob.escape(out.name)}.longft-*")):
+        record = _box_record(box, out) if box.is_dir() and not box.is_symlink() else None
+        if record is None or holder_alive(record) is not False:
+            continue
+        kept = box / out.name
+        if record.get("role") == "old" and kept.is_dir() and not out.exists():
+            kept.rename(out)
+        shutil.rmtree(box)
 
 
 def disk_full_message(exc: BaseException) -> str | None:
@@ -156,3 +204,23 @@ def disk_full_message(exc: BaseException) -> str | None:
                     "then run the same command again: it resumes from the last complete checkpoint")
         exc, seen = exc.__cause__ or exc.__context__, seen + 1
     return None
+
+
+# Below this much free space a failed write is taken for a full disk: torch.save reports one as
+# "unexpected pos" / "file write failed", with no errno to read.
+NEARLY_FULL_BYTES = 16 << 20
+
+
+def free_bytes(path: Path) -> int:
+    return shutil.disk_usage(_nearest_existing(path)).free
+
+
+def raise_if_disk_full(exc: BaseException, folder: Path) -> None:
+    """Re-raise a failed write into `folder` as the out-of-disk error it is, when the disk is full."""
+    if disk_full_message(exc) is None and isinstance(exc, (OSError, RuntimeError)):
+        try:
+            full = free_bytes(folder) < NEARLY_FULL_BYTES
+        except OSError:
+            full = False
+        if full:
+            raise OSError(errno.ENOSPC, "No space left on device", str(folder)) from exc

@@ -14,7 +14,8 @@ import time
 from pathlib import Path
 
 from .errors import RecipeError
-from .outputs import LOCK_NAME
+
+LOCK_NAME = ".longft.lock"
 
 
 def launch_id() -> str:
@@ -22,10 +23,10 @@ def launch_id() -> str:
     if "MASTER_PORT" in os.environ:
         parts = (os.environ.get("MASTER_ADDR", ""), os.environ["MASTER_PORT"], os.environ.get("TORCHELASTIC_RUN_ID", ""))
         return "launch:" + ":".join(parts)
-    return f"process:{socket.gethostname()}:{os.getpid()}:{_start_time(os.getpid())}"
+    return f"process:{socket.gethostname()}:{os.getpid()}:{start_time(os.getpid())}"
 
 
-def _start_time(pid: int) -> str:
+def start_time(pid: int) -> str:
     """The process's start time in clock ticks since boot (Linux), to tell a reused pid apart."""
     try:
         return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
@@ -33,7 +34,7 @@ def _start_time(pid: int) -> str:
         return ""
 
 
-def _holder_alive(holder: dict) -> bool | None:
+def holder_alive(holder: dict) -> bool | None:
     """True / False on this host; None when the holder runs on another host (cannot tell)."""
     if holder.get("host") != socket.gethostname():
         return None
@@ -45,20 +46,33 @@ def _holder_alive(holder: dict) -> bool | None:
     except PermissionError:
         return True
     started = holder.get("started_ticks")
-    return not started or _start_time(pid) == started
+    return not started or start_time(pid) == started
+
+
+def process_record() -> dict:
+    """Who this process is, in the form `holder_alive` reads back."""
+    return {"pid": os.getpid(), "host": socket.gethostname(), "started_ticks": start_time(os.getpid())}
 
 
 class RunLock:
-    def __init__(self, folder: Path, releases: bool = True):
-        self.path = Path(folder) / LOCK_NAME
+    """`RunLock(folder)` guards a run folder from inside it; `RunLock.beside(out, what)` guards a folder
+    that is replaced whole (an export, a report) from a file next to it, since the folder itself moves."""
+
+    def __init__(self, folder: Path, releases: bool = True, name: str = LOCK_NAME, what: str = "output_dir",
+                 advice: str = "set --output_dir to another folder"):
+        self.path = Path(folder) / name
+        self.what, self.advice = what, advice
         self.me = {
             "launch": launch_id(),
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "started_ticks": _start_time(os.getpid()),
+            **process_record(),
             "since": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
         self.releases = releases  # in a distributed launch only the main process removes the lock
+
+    @classmethod
+    def beside(cls, out: Path, what: str, advice: str) -> "RunLock":
+        out = Path(os.path.abspath(out))
+        return cls(out.parent, name=f".{out.name}{LOCK_NAME}", what=what, advice=advice)
 
     def _create(self) -> bool:
         """Write the holder's record to a private file, then hard-link it into place: the link
@@ -91,7 +105,7 @@ class RunLock:
                 continue  # released between the two calls
             if holder.get("launch") == self.me["launch"]:
                 return  # another rank of this launch made it
-            alive = self._fresh() if holder.get("corrupt") else _holder_alive(holder)
+            alive = self._fresh() if holder.get("corrupt") else holder_alive(holder)
             if alive is False:
                 print(f"[lock] {self.path}: taking over a stale lock from pid {holder.get('pid')} "
                       f"(no longer running)", flush=True)
@@ -99,10 +113,17 @@ class RunLock:
                 continue
             where = "" if alive else " on another host; if that run is dead, delete the lock file"
             raise RecipeError(
-                f"output_dir {str(self.path.parent)!r} is in use by pid {holder.get('pid')} on {holder.get('host')} "
-                f"since {holder.get('since')}{where} ({self.path}); wait for it or set --output_dir to another folder"
+                f"{self.what} {str(self.target)!r} is in use by pid {holder.get('pid')} on {holder.get('host')} "
+                f"since {holder.get('since')}{where} ({self.path}); wait for it or {self.advice}"
             )
         raise RecipeError(f"could not take the lock {self.path}: it keeps changing hands")
+
+    @property
+    def target(self) -> Path:
+        """The folder the lock guards."""
+        if self.path.name == LOCK_NAME:
+            return self.path.parent
+        return self.path.with_name(self.path.name[1:-len(LOCK_NAME)])
 
     def _fresh(self) -> bool:
         """A lock that does not parse (longft links its locks into place whole, so not one of its own):

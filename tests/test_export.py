@@ -36,7 +36,7 @@ def test_export_replaces_an_existing_checkpoint_whole(make_model, tokenizer, tmp
     (dest / "stale.txt").write_text("from an older export")
     export_checkpoint(model, tokenizer, dest)
     assert not (dest / "stale.txt").exists() and (dest / "config.json").is_file()
-    assert not (tmp_path / "export.tmp").exists() and not (tmp_path / "export.old").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no temporary or backup folder left
 
 
 def test_testbed_tokenizer_round_trips_through_autotokenizer(tokenizer):

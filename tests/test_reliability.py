@@ -31,7 +31,7 @@ def test_export_replaces_an_earlier_export_only_with_overwrite(checkpoint, tmp_p
     (dest / "stale.txt").write_text("from the older export")
     assert main(["export", str(checkpoint), str(dest), "--overwrite"]) == 0
     assert not (dest / "stale.txt").exists() and (dest / "config.json").is_file()
-    assert not (tmp_path / "dest.tmp").exists() and not (tmp_path / "dest.old").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["dest"]  # no temporary, backup or lock left beside it
 
 
 def test_export_into_the_folder_holding_the_checkpoint_is_refused(checkpoint, tmp_path):
@@ -46,15 +46,44 @@ def test_export_into_the_folder_holding_the_checkpoint_is_refused(checkpoint, tm
     assert (stage / "checkpoints" / "checkpoint-2" / "optimizer.pt").read_bytes() == b"state"
 
 
+KILL_BETWEEN_RENAMES = """
+import os, signal, sys
+from pathlib import Path
+from longft import outputs
+
+out = Path(sys.argv[1])
+backup = outputs._new_box(out, "old")  # what replace_folder does, up to its first rename
+out.rename(backup / out.name)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
 def test_a_kill_between_the_two_renames_keeps_the_older_copy(tmp_path):
     from longft.outputs import recover_folder
 
     out = tmp_path / "final"
-    old = tmp_path / "final.old"
-    old.mkdir()
-    (old / "model.safetensors").write_bytes(b"weights")
+    out.mkdir()
+    (out / "model.safetensors").write_bytes(b"weights")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)}
+    subprocess.run([sys.executable, "-c", KILL_BETWEEN_RENAMES, str(out)], env=env)
+    assert not out.exists()
     recover_folder(out)  # what the next export or report does first
     assert (out / "model.safetensors").read_bytes() == b"weights"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["final"]
+
+
+def test_recovery_leaves_folders_of_the_users_own_beside_the_output(tmp_path):
+    """`final.old` / `final.tmp` / a hidden look-alike without longft's marker are the user's."""
+    from longft.outputs import recover_folder
+
+    out = tmp_path / "final"
+    for name in ("final.old", "final.tmp", ".final.longft-old-x"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "thesis.tex").write_text("mine")
+    recover_folder(out)
+    assert not out.exists()
+    for name in ("final.old", "final.tmp", ".final.longft-old-x"):
+        assert (tmp_path / name / "thesis.tex").read_text() == "mine"
 
 
 # 2. resume takes the newest complete checkpoint; out of disk says so
@@ -168,12 +197,12 @@ def test_a_finished_stage_names_what_differs(tmp_path):
 
 
 def test_a_live_run_holds_the_folder(tmp_path):
-    from longft.run_lock import RunLock, _start_time
+    from longft.run_lock import RunLock, start_time
 
     holder = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
         lock = RunLock(tmp_path)
-        lock.me.update(pid=holder.pid, launch="another-launch", started_ticks=_start_time(holder.pid))
+        lock.me.update(pid=holder.pid, launch="another-launch", started_ticks=start_time(holder.pid))
         lock.acquire()
         with pytest.raises(RecipeError, match=rf"in use by pid {holder.pid}.*--output_dir"):
             RunLock(tmp_path).acquire()

@@ -11,7 +11,6 @@ import bisect
 import hashlib
 import json
 import random
-import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -19,6 +18,8 @@ import datasets
 import numpy as np
 import pyarrow as pa
 from tqdm.auto import tqdm
+
+from ..outputs import recover_folder, replace_folder, staging_folder
 
 PACKER_VERSION = 2
 INT_LIST = datasets.Sequence(datasets.Value("int32"))
@@ -241,16 +242,14 @@ def save_packed(packed: datasets.Dataset, stats: PackStats, out: Path, write_ext
     """Write next to the destination, then rename: a crash never leaves a half-written cache.
     A manifest of file sizes, written last, lets a later load tell a damaged cache apart.
     `write_extra(folder)` adds files of its own (a plot) inside the same rename."""
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    recover_folder(out)
+    tmp = staging_folder(out)
     packed.save_to_disk(str(tmp))
     (tmp / "pack_stats.json").write_text(json.dumps(asdict(stats), indent=2))
     if write_extra is not None:
         write_extra(tmp)
     (tmp / MANIFEST).write_text(json.dumps(_file_sizes(tmp), indent=2))
-    if out.exists():
-        shutil.rmtree(out)
-    tmp.rename(out)
+    replace_folder(tmp, out)
 
 
 def cache_problem(path: Path) -> str | None:

@@ -120,15 +120,11 @@ def format_table(rows: list[list[str]]) -> str:
 
 def write_report(results: list[dict], window: int, target_len: int, out_dir: Path, extra: dict | None = None) -> str:
     """Written whole beside `out_dir`, then renamed into place (an older report is replaced whole)."""
-    import shutil
-
-    from ..outputs import recover_folder, replace_folder
+    from ..outputs import recover_folder, replace_folder, staging_folder
 
     out_dir = Path(out_dir)
     recover_folder(out_dir)
-    tmp = out_dir.with_name(out_dir.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    tmp = staging_folder(out_dir)
     payload = {"original_window": window, "target_length": target_len, "models": results, **(extra or {})}
     (tmp / "report.json").write_text(json.dumps(payload, indent=2))
     tables = []

@@ -98,14 +98,28 @@ def evaluate_checkpoint(
     base_label: str = "base (no scaling)",
 ) -> dict:
     """Evaluate `checkpoint` (and `base` with `ev.zero_shot_baselines`, when given) and write the report.
-    `window`: the original window; read from the checkpoint's config (with `position`) when None."""
+    `window`: the original window; read from the checkpoint's config (with `position`) when None.
+    The report folder is locked for the whole evaluation: a second one into it is refused at once."""
+    from ..run_lock import RunLock
+
+    with RunLock.beside(report_dir, "report folder", "choose another --out"):
+        return _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label)
+
+
+def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label) -> dict:
     from transformers import AutoTokenizer
 
+    from ..models import check_config_file, check_weights
     from ..positions.rope import original_window
     from .report import write_report
     from .suite import evaluate_model
 
+    folders = [(checkpoint, "checkpoint"), *([(base, "base")] if base is not None else [])]
+    for folder, what in folders:
+        check_config_file(folder, what)
     lengths = check_ruler_lengths(checkpoint, base, ev, window, position, target)
+    for folder, what in folders:
+        check_weights(folder, what)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
     haystack = ruler_haystack(tokenizer, ev, lengths)
     model = load_for_eval(checkpoint)

@@ -17,7 +17,8 @@ from ..recipe.schema import Recipe, SearchConfig
 from ..errors import RecipeError
 from ..positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
 from ..positions.longrope.fitness import CandidateFitness, longrope_attention_scale
-from ..positions.longrope.report import plot_search_history, write_json_atomic
+from ..outputs import atomic_write_json
+from ..positions.longrope.report import plot_search_history
 from ..positions.longrope.search import evolutionary_search
 
 FACTORS_FILE = "longrope_factors.json"
@@ -132,7 +133,7 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
         "seconds": round(time.time() - started, 1),
         "history": result.history,
     }
-    write_json_atomic(stage_dir / FACTORS_FILE, summary)
+    atomic_write_json(stage_dir / FACTORS_FILE, summary)
     plot_search_history(result.history, result.seeds, f"LongRoPE {which} factors for {length} tokens", stage_dir / PLOT_FILE)
     best_seed = min(result.seeds, key=result.seeds.get)
     print(

@@ -1,9 +1,9 @@
 """A byte-level BPE tokenizer trained on the testbed corpus, saved in the fast-tokenizer format."""
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
+from ..outputs import recover_folder, replace_folder, staging_folder
 from ..paths import cache_home
 from .corpus import corpus_files, corpus_fingerprint, read_text
 
@@ -53,11 +53,11 @@ def build_testbed_tokenizer() -> Path:
     fast = PreTrainedTokenizerFast(
         tokenizer_object=tok, bos_token="<s>", eos_token="</s>", pad_token="<pad>", model_max_length=1 << 30
     )
-    tmp = out.with_name(out.name + ".tmp")
-    shutil.rmtree(tmp, ignore_errors=True)
+    recover_folder(out)
+    tmp = staging_folder(out)
     fast.save_pretrained(tmp)
     check_round_trip(tmp)
-    tmp.rename(out)
+    replace_folder(tmp, out)
     return out
 
 

@@ -1,8 +1,6 @@
 """What a search leaves behind: JSON files (state, factors) and a plot of perplexity by generation."""
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 
 import matplotlib
@@ -26,10 +24,3 @@ def plot_search_history(history: list[dict], seeds: dict[str, float], title: str
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
-
-
-def write_json_atomic(out: Path, payload: dict, indent: int | None = 2) -> None:
-    """Write beside the destination, then rename: a crash never leaves half a file."""
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_text(json.dumps(payload, indent=indent))
-    os.replace(tmp, out)

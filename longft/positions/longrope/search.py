@@ -19,7 +19,7 @@ from typing import Callable
 from ...errors import RecipeError
 from ...recipe.schema import SearchConfig
 from .candidates import Candidate, SearchSpace
-from .report import write_json_atomic
+from ...outputs import atomic_write_json
 
 MAX_TRIES = 200  # draws allowed to find one new valid child
 
@@ -117,7 +117,7 @@ def evolutionary_search(
         record(0, population, 0, 0)
         seed_ppl = {name: cache[c.key()] for name, c in seeds.items()}
         if state_path is not None:
-            write_json_atomic(state_path, _state_payload(settings, 0, population, cache, history, seed_ppl, rng, counts))
+            atomic_write_json(state_path, _state_payload(settings, 0, population, cache, history, seed_ppl, rng, counts))
 
     while generation < cfg.iterations and (stop_after is None or generation < stop_after):
         generation += 1
@@ -140,7 +140,7 @@ def evolutionary_search(
         population = parents + children
         record(generation, population, e0, h0)
         if state_path is not None:
-            write_json_atomic(state_path, _state_payload(settings, generation, population, cache, history, seed_ppl, rng, counts))
+            atomic_write_json(state_path, _state_payload(settings, generation, population, cache, history, seed_ppl, rng, counts))
 
     best_key = min(cache, key=lambda k: (cache[k], k))
     exportable = [k for k in cache if k.startswith("0:")]
