@@ -1,11 +1,11 @@
 """Loading recipes: find a recipe by name or path, follow `extends:`, apply overrides, resolve stages."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
-import yaml
-
 from ..errors import RecipeError
+from ..yaml_files import load_yaml
 from .parsing import _build, deep_merge
 from .schema import Recipe, _choice
 from .shipped import RECIPES_DIR, find_shipped_file
@@ -24,19 +24,16 @@ def load_raw(name_or_path: str, _seen: tuple = ()) -> dict:
     path = find_recipe_file(name_or_path, _seen[-1].parent if _seen else None)
     if path.resolve() in _seen:
         raise RecipeError(f"recipe {path} extends itself through {[str(p) for p in _seen]}")
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"recipe {path} is not valid YAML{where}: {problem}; a recipe is a mapping of sections") from None
+    raw = load_yaml(path.read_text(), f"recipe {path}") or {}
     if not isinstance(raw, dict):
         raise RecipeError(f"recipe {path} must be a mapping of sections, got {type(raw).__name__}")
     raw = normalize_layer(raw, f"recipe {path}")
     parent = raw.pop("extends", None)
     if parent is None:
         return raw
+    if not isinstance(parent, str) or not parent:
+        raise RecipeError(f"recipe {path}: extends = {parent!r}; it names one recipe (a name in recipes/ or a YAML path), "
+                          "e.g. extends: tiny-yarn-4x")
     return deep_merge(load_raw(parent, _seen + (path.resolve(),)), raw)
 
 
@@ -50,9 +47,14 @@ def from_dict(raw: dict) -> Recipe:
     return recipe
 
 
+def default_name(name_or_path: str) -> str:
+    """A recipe without `name:` is named after its file, with what a folder name cannot hold made '-'."""
+    return re.sub(r"[^A-Za-z0-9._-]", "-", Path(name_or_path).stem).lstrip(".-_")[:100] or "recipe"
+
+
 def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = False) -> Recipe:
     raw = load_raw(name_or_path)
-    raw.setdefault("name", Path(name_or_path).stem)
+    raw.setdefault("name", default_name(name_or_path))
     if overrides:
         raw = deep_merge(raw, normalize_layer(overrides, "the command line"))
     raw["smoke"] = smoke or bool(raw.get("smoke", False))

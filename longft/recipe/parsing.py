@@ -4,13 +4,13 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from typing import Any
 
-import yaml
-
 from ..errors import RecipeError
+from ..yaml_files import load_yaml
 
 def deep_merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
@@ -50,11 +50,10 @@ def parse_overrides(args: list[str]) -> dict:
             i += 1
         i += 1
         try:
-            value = yaml.safe_load(text) if text != "" else ""
-        except yaml.YAMLError as exc:
-            problem = getattr(exc, "problem", None) or "not parseable"
-            raise RecipeError(f"override --{key} {text!r} is not a valid YAML value ({problem}); "
-                              "quote strings, write lists as [a, b] and mappings as {{k: v}}") from None
+            value = load_yaml(text, f"override --{key} {text[:80]!r}") if text != "" else ""
+        except RecipeError as exc:
+            raise RecipeError(f"{exc}; it must be a valid YAML value: quote strings, write lists as [a, b] "
+                              "and mappings as {k: v}") from None
         node = out
         parts = key.split(".")
         for part in parts[:-1]:
@@ -62,6 +61,19 @@ def parse_overrides(args: list[str]) -> dict:
         node[parts[-1]] = value
     return out
 
+
+
+def _refuse_non_finite(value: Any, path: str) -> None:
+    """NaN and infinity pass every range check (each comparison is False), so no field takes them:
+    a NaN weight decay would train an all-NaN model, a NaN max_grad_norm switch clipping off."""
+    if isinstance(value, float) and not math.isfinite(value):
+        raise RecipeError(f"{path} = {value!r}: expected a finite number (not nan or inf)")
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_non_finite(item, f"{path}.{key}")
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            _refuse_non_finite(item, f"{path}[{i}]")
 
 
 def _build(cls, raw: Any, where: str):
@@ -81,6 +93,7 @@ def _build(cls, raw: Any, where: str):
 
 
 def _coerce(value: Any, hint: Any, path: str):
+    _refuse_non_finite(value, path)
     if dataclasses.is_dataclass(hint):
         return _build(hint, value, path)
     origin = typing.get_origin(hint)
@@ -101,14 +114,18 @@ def _coerce(value: Any, hint: Any, path: str):
             return int(value)
         raise RecipeError(f"{path} = {value!r}: expected an integer")
     if hint is float:
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
+            number = float(value)
+        elif isinstance(value, str):  # YAML 1.1 reads 3e-4 (no dot) as a string
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 pass
-        raise RecipeError(f"{path} = {value!r}: expected a number")
+        if number is None:
+            raise RecipeError(f"{path} = {value!r}: expected a number")
+        _refuse_non_finite(number, path)
+        return number
     if hint is str:
         if isinstance(value, str):
             return value

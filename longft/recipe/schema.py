@@ -10,6 +10,7 @@ import dataclasses
 import difflib
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,10 @@ PRECISIONS = ("auto", "bf16", "bf16-mixed", "fp32")
 LOSS_KERNELS = ("chunked", "liger")  # train.loss_kernel: longft's chunks, Liger's fused kernel
 PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
+# A recipe's and a stage's name become folder names (runs/<recipe>/<stage>): plain names only, none
+# that longft itself writes inside a run folder.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+RUN_FOLDER_NAMES = ("report", "initial", "checkpoints", "final", "recipe.json")
 
 
 
@@ -38,6 +43,11 @@ class ModelConfig:
     def validate(self) -> None:
         _choice("model.init", self.init, ("pretrained", "scratch"))
         _choice("model.family", self.family, ("llama", "mistral", "qwen2"))
+        if "/" not in self.attn_implementation:  # a kernel from the Hub ("kernels-community/...") is checked on load
+            from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
+
+            _choice("model.attn_implementation", self.attn_implementation,
+                    ("eager", *(k for k in ALL_ATTENTION_FUNCTIONS.valid_keys() if "|" not in k)))
 
 
 @dataclass
@@ -142,6 +152,7 @@ class DataConfig:
         _positive("data.seq_len", self.seq_len, minimum=8)
         _positive("data.num_proc", self.num_proc)
         _positive("data.min_doc_tokens", self.min_doc_tokens)
+        _seed("data.seed", self.seed)
         if self.max_train_tokens is not None:
             _positive("data.max_train_tokens", self.max_train_tokens)
         _number_in("data.max_undecodable_fraction", self.max_undecodable_fraction, 0, 1)
@@ -211,6 +222,7 @@ class TrainConfig:
         _positive("train.save_total_limit", self.save_total_limit)
         _positive("train.logging_steps", self.logging_steps)
         _positive("train.sequence_parallel", self.sequence_parallel)
+        _seed("train.seed", self.seed)
         _number_in("train.weight_decay", self.weight_decay, 0, None)
         _number_in("train.max_grad_norm", self.max_grad_norm, 0, None)  # 0 turns clipping off
         _number_in("train.adam_beta2", self.adam_beta2, 0, 1, high_open=True)
@@ -290,7 +302,7 @@ class SearchConfig:
                 raise RecipeError(f"search.start_tokens has {n!r}: n̂ values are integers >= 0, e.g. {list(START_TOKEN_CHOICES)}")
         if self.length is not None:
             _positive("search.length", self.length, minimum=8)
-        _positive("search.seed", self.seed, minimum=0)
+        _seed("search.seed", self.seed)
         for i, source in enumerate(self.sources):
             validate_source(source, f"search.sources[{i}]")
 
@@ -333,7 +345,7 @@ class EvalConfig:
         _positive("eval.target_tokens", self.target_tokens)
         _positive("eval.num_docs", self.num_docs)
         _positive("eval.passkey_trials", self.passkey_trials)
-        _positive("eval.passkey_seed", self.passkey_seed, minimum=0)  # the parser has already refused non-integers
+        _seed("eval.passkey_seed", self.passkey_seed)  # the parser has already refused non-integers
         if self.sliding_stride is not None:
             _positive("eval.sliding_stride", self.sliding_stride)
         if not self.passkey_depths:
@@ -345,8 +357,8 @@ class EvalConfig:
                     "(room for the key and the question)"
                 )
         for d in self.passkey_depths:
-            if not 0.0 <= float(d) <= 1.0:
-                raise RecipeError(f"eval.passkey_depths has {d}: depths are fractions in [0, 1]")
+            if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= float(d) <= 1.0:
+                raise RecipeError(f"eval.passkey_depths has {d!r}: depths are fractions in [0, 1]")
         for n in self.context_lengths:
             if not isinstance(n, int):
                 raise RecipeError(f"eval.context_lengths has {n!r}: lengths are integers >= eval.target_tokens")
@@ -373,6 +385,7 @@ class EvalConfig:
         _choice("eval.ruler_scoring", self.ruler_scoring, SCORING_MODES)
         _choice("eval.ruler_template", self.ruler_template, tuple(TEMPLATES))
         _positive("eval.ruler_trials", self.ruler_trials)
+        _seed("eval.ruler_seed", self.ruler_seed)
         _positive("eval.ruler_distractors", self.ruler_distractors)
         _number_in("eval.ruler_threshold_ratio", self.ruler_threshold_ratio, 0.0, 1.0, low_open=True)
         for n in self.ruler_lengths:
@@ -414,12 +427,15 @@ class Recipe:
         sections = (self.model, self.position, self.attention, self.adapter, self.data, self.train, self.eval, self.search)
         for section in sections:
             section.validate()
+        check_name("name", self.name)
         for i, stage in enumerate(self.stages):
             if not isinstance(stage, dict) or "name" not in stage:
                 raise RecipeError(f"stages[{i}] must be a mapping with a 'name' (got {stage!r})")
+            check_name(f"stages[{i}].name", stage["name"])
         names = [s["name"] for s in self.stages]
         if len(set(names)) != len(names):
-            raise RecipeError(f"stage names must be unique, got {names}")
+            repeated = sorted({n for n in names if names.count(n) > 1})
+            raise RecipeError(f"stage names must be unique; {repeated} appear more than once in {names}")
         from ..attention.registry import ATTENTION_METHODS
 
         ATTENTION_METHODS[self.attention.method].validate(
@@ -548,6 +564,18 @@ def validate_source(source: Any, where: str) -> None:
         SOURCES[kind].validate(source, where)
 
 
+def check_name(path: str, value: Any) -> None:
+    """A recipe or stage name is a plain folder name: it never points elsewhere or at longft's own files."""
+    if not isinstance(value, str) or not NAME_PATTERN.fullmatch(value):
+        raise RecipeError(
+            f"{path} = {value!r} is not a valid name: it becomes a folder name, so use letters, digits, '.', '_' "
+            "and '-' (up to 100, starting with a letter or digit), never a path"
+        )
+    if value in RUN_FOLDER_NAMES:
+        raise RecipeError(f"{path} = {value!r} is a name longft uses inside a run folder; choose a name other than "
+                          f"{', '.join(RUN_FOLDER_NAMES)}")
+
+
 def _choice(path: str, value: Any, valid: tuple) -> None:
     if value not in valid:
         close = difflib.get_close_matches(str(value), valid, n=1)
@@ -558,6 +586,12 @@ def _choice(path: str, value: Any, valid: tuple) -> None:
 def _positive(path: str, value: int, minimum: int = 1) -> None:
     if value < minimum:
         raise RecipeError(f"{path} = {value}: must be >= {minimum}")
+
+
+def _seed(path: str, value: int) -> None:
+    """Seeds go to numpy, which takes 0 .. 2**32 - 1."""
+    if not 0 <= value < 2**32:
+        raise RecipeError(f"{path} = {value}: must be >= 0 and < 2**32 (the range numpy seeds take)")
 
 
 def _number_in(path: str, value: float, low: float, high: float | None, low_open=False, high_open=False) -> None:

@@ -28,9 +28,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from ...errors import RecipeError
+from ...yaml_files import load_yaml
 from ...recipe.shipped import _shipped, find_shipped_file
 
 MIXES_DIR = _shipped("longft._data_mixes", "data")
@@ -79,11 +78,7 @@ def find_mix_file(name_or_path: str) -> Path:
 
 def read_mix_file(name_or_path: str) -> dict:
     path = find_mix_file(name_or_path)
-    try:
-        raw = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise RecipeError(f"data mix {path} is not valid YAML: {problem}") from None
+    raw = load_yaml(path.read_text(), f"data mix {path}") or {}
     if not isinstance(raw, dict) or not isinstance(raw.get("sources"), list) or not raw["sources"]:
         raise RecipeError(f"data mix {path} must be a mapping with a non-empty list under 'sources'")
     raw.setdefault("name", path.stem)
