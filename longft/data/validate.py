@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import RecipeError
@@ -24,9 +24,12 @@ class SourceCheck:
     rows: int = 0
     undecodable_bytes: int = 0
     files_with_undecodable: int = 0
+    notes: list = field(default_factory=list)  # what the check did that a user should know (links followed)
 
     def report(self) -> str:
         text = f"[data] {self.label}: {self.files} file(s), {self.rows} document(s) checked"
+        for note in self.notes:
+            text += f"; {note}"
         if self.undecodable_bytes:
             text += (f"; {self.undecodable_bytes} undecodable byte(s) in {self.files_with_undecodable} file(s) "
                      "will be read as U+FFFD")
@@ -72,8 +75,11 @@ def check_text_files(files: list[Path], max_fraction: float, check: SourceCheck)
 
 
 def check_jsonl(path: Path, fields: dict[str, tuple[bool, str]], check: SourceCheck) -> None:
-    """`fields`: column -> (required, the source key that names it); an optional one may be missing or null."""
+    """`fields`: column -> (required, the source key that names it); an optional one may be missing or null.
+    Refused as well: a source where no row has text in its required fields (it would train on BOS/EOS alone)."""
     check.files = 1
+    text_fields = [name for name, (needed, _) in fields.items() if needed]
+    usable = 0
     with open(path, "rb") as f:
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
@@ -87,6 +93,9 @@ def check_jsonl(path: Path, fields: dict[str, tuple[bool, str]], check: SourceCh
             except ValueError as exc:
                 raise RecipeError(f"{where} is not valid JSON ({exc.msg} at column {exc.colno}); "
                                   "each line must be one JSON object") from None
+            except RecursionError:
+                raise RecipeError(f"{where} nests too deeply to read as JSON; a row is an object like "
+                                  "{\"text\": \"...\"}") from None
             if not isinstance(row, dict):
                 raise RecipeError(f"{where} is a JSON {type(row).__name__}, not an object like {{\"text\": \"...\"}}")
             for name, (required, setting) in fields.items():
@@ -97,21 +106,47 @@ def check_jsonl(path: Path, fields: dict[str, tuple[bool, str]], check: SourceCh
                     raise RecipeError(f"{where} has no {name!r} (keys: {sorted(row)}); set '{setting}' on the source")
                 if not isinstance(value, str):
                     raise RecipeError(f"{where}: {name!r} is {type(value).__name__} ({str(value)[:40]!r}), expected a string")
+                check_unicode(value, f"{where}: {name!r}")
             check.rows += 1
+            usable += all(row[name].strip() for name in text_fields)
     if not check.rows:
         raise RecipeError(f"{check.label}: {str(path)!r} is empty; it needs one JSON object per line")
+    if not usable:
+        raise RecipeError(f"{check.label}: {str(path)!r} has {check.rows} row(s) and every one's "
+                          f"{' / '.join(map(repr, text_fields))} is empty; point the source at rows with text")
+
+
+def check_unicode(text: str, where: str) -> None:
+    """JSON escapes can spell lone surrogates (\\ud800), which no text encoding holds."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise RecipeError(f"{where} holds a lone surrogate (U+{ord(text[exc.start]):04X} at character {exc.start}), "
+                          "which is not text; fix the \\u escape in the file") from None
+
+
+def is_text_type(kind) -> bool:
+    """Strings in any of arrow's layouts: string, large_string, string_view, or a dictionary of them."""
+    import pyarrow as pa
+
+    if pa.types.is_dictionary(kind):
+        kind = kind.value_type
+    return pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind)
 
 
 def check_arrow_column(table_column, field: str, where: str, check: SourceCheck) -> None:
     import pyarrow as pa
+    import pyarrow.compute as pc
 
-    if not (pa.types.is_string(table_column.type) or pa.types.is_large_string(table_column.type)):
+    if not is_text_type(table_column.type):
         raise RecipeError(f"{where}: column {field!r} holds {table_column.type}, expected strings")
     if table_column.null_count:
-        import pyarrow.compute as pc
-
         first = pc.index(pc.is_null(table_column), True).as_py()
         raise RecipeError(f"{where}: column {field!r} is null in {table_column.null_count} row(s), the first at row {first}")
+    text = table_column.cast(pa.large_string())
+    if len(text) and not pc.any(pc.greater(pc.utf8_length(pc.utf8_trim_whitespace(text)), 0)).as_py():
+        raise RecipeError(f"{where}: column {field!r} is empty in every one of its {len(text)} row(s); "
+                          "point the source at rows with text")
 
 
 def check_parquet(path: Path, field: str, check: SourceCheck) -> None:

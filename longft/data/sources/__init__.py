@@ -12,6 +12,7 @@ import hashlib
 
 import datasets
 
+from ...errors import RecipeError
 from ..validate import SourceCheck
 from . import copy_drills, hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
 
@@ -47,14 +48,25 @@ def sources_fingerprint(sources: list[dict]) -> str:
             continue
         for path in module.files(source):
             h.update(str(path).encode())
-            with open(path, "rb") as f:
-                for block in iter(lambda: f.read(1 << 20), b""):
-                    h.update(block)
+            try:
+                with open(path, "rb") as f:
+                    for block in iter(lambda: f.read(1 << 20), b""):
+                        h.update(block)
+            except FileNotFoundError as exc:
+                raise _gone(source, exc) from None
     return h.hexdigest()[:16]
 
 
+def _gone(source: dict, exc: FileNotFoundError) -> RecipeError:
+    return RecipeError(f"{source['type']} source {source.get('path')!r}: {exc.filename or source.get('path')!r} was "
+                       "there when the run was checked and is gone now; restore it, or rerun without it")
+
+
 def load_source(source: dict) -> datasets.Dataset:
-    return SOURCES[source["type"]].load(source)
+    try:
+        return SOURCES[source["type"]].load(source)
+    except FileNotFoundError as exc:
+        raise _gone(source, exc) from None
 
 
 def load_documents(sources: list[dict]) -> datasets.Dataset:

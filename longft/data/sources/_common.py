@@ -29,6 +29,8 @@ def text_column(ds: datasets.Dataset, source: dict) -> datasets.Dataset:
             "(set 'field' on the source)"
         )
     ds = ds.select_columns([field])
+    if getattr(ds.features[field], "dtype", "string") != "string":  # large_string, string_view
+        ds = ds.cast_column(field, datasets.Value("string"))
     return ds.rename_column(field, "text") if field != "text" else ds
 
 
