@@ -1,6 +1,8 @@
 """Load tokenizers and models for a recipe: a hub id or folder, the testbed base, or a stand-in."""
 from __future__ import annotations
 
+import difflib
+import json
 from pathlib import Path
 
 import torch
@@ -28,6 +30,7 @@ def resolve_model_path(name: str) -> str:
     if Path(name).expanduser().is_dir():
         if not (Path(name).expanduser() / "config.json").is_file():
             raise RecipeError(f"model.name_or_path = {name!r} is a folder without config.json")
+        check_config_file(Path(name).expanduser(), "model.name_or_path")
         return str(Path(name).expanduser())
     from transformers import AutoConfig
 
@@ -58,6 +61,12 @@ def check_model_available(model: ModelConfig):
             f"model type {model_type!r} (from {model.name_or_path!r}) is not supported; "
             f"supported types: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
+    if Path(model.name_or_path).expanduser().is_dir():
+        check_weights(Path(model.name_or_path).expanduser(), "model.name_or_path")
+    if model.tokenizer not in (None, "testbed"):
+        check_tokenizer_folder(Path(model.tokenizer).expanduser(), "model.tokenizer")
+    elif model.tokenizer is None and Path(model.name_or_path).expanduser().is_dir():
+        check_tokenizer_folder(Path(model.name_or_path).expanduser(), "model.name_or_path (its tokenizer)")
     return config
 
 
@@ -128,3 +137,77 @@ def load_model(
     return AutoModelForCausalLM.from_pretrained(
         path, config=config, dtype=dtype, attn_implementation=model.attn_implementation, quantization_config=quantization
     )
+
+
+WEIGHT_INDEXES = ("model.safetensors.index.json", "pytorch_model.bin.index.json")
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "adapter_model.safetensors", "adapter_model.bin")
+
+
+def check_config_file(folder: Path, what: str) -> None:
+    """config.json is JSON and names a model type this transformers knows."""
+    from transformers import CONFIG_MAPPING
+
+    path = Path(folder) / "config.json"
+    try:
+        raw = json.loads(path.read_text())
+    except ValueError as exc:
+        raise RecipeError(f"{what} {str(folder)!r}: config.json is not valid JSON ({exc}); "
+                          "is it a model folder written by save_pretrained?") from None
+    model_type = raw.get("model_type") if isinstance(raw, dict) else None
+    if model_type not in CONFIG_MAPPING:
+        close = difflib.get_close_matches(str(model_type), list(CONFIG_MAPPING.keys()), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise RecipeError(f"{what} {str(folder)!r}: config.json has model_type {model_type!r}, which this transformers "
+                          f"does not know{hint}; supported by longft: {', '.join(SUPPORTED_MODEL_TYPES)}")
+
+
+def check_weights(folder: Path, what: str) -> None:
+    """The folder holds weights, and every safetensors file is whole: its header parses and the file
+    is as long as the header says (a copy cut short fails here, not in safetensors' loader)."""
+    folder = Path(folder)
+    files = [folder / name for name in WEIGHT_FILES if (folder / name).is_file()]
+    for index in WEIGHT_INDEXES:
+        if (folder / index).is_file():
+            try:
+                shards = sorted(set(json.loads((folder / index).read_text())["weight_map"].values()))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise RecipeError(f"{what} {str(folder)!r}: {index} is not a valid weight index") from None
+            missing = [name for name in shards if not (folder / name).is_file()]
+            if missing:
+                raise RecipeError(f"{what} {str(folder)!r}: {index} lists {missing[0]!r}, which is not in the folder")
+            files += [folder / name for name in shards]
+    if not files:
+        raise RecipeError(f"{what} {str(folder)!r} holds no weights (none of {', '.join(WEIGHT_FILES)} or a sharded "
+                          "index); pass a folder written by save_pretrained")
+    for path in files:
+        if path.suffix == ".safetensors":
+            problem = safetensors_problem(path)
+            if problem:
+                raise RecipeError(f"{what} {str(folder)!r}: {path.name} is damaged ({problem}); copy it again")
+
+
+def safetensors_problem(path: Path) -> str | None:
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            return f"{size} bytes, shorter than a header"
+        length = int.from_bytes(head, "little")
+        if length > size - 8:
+            return f"its header claims {length} bytes, the file has {size}"
+        try:
+            header = json.loads(f.read(length))
+        except ValueError:
+            return "its header is not valid JSON"
+    ends = [entry["data_offsets"][1] for key, entry in header.items() if key != "__metadata__" and isinstance(entry, dict)]
+    needed = 8 + length + max(ends, default=0)
+    if needed > size:
+        return f"{size} bytes where its header needs {needed}: cut short"
+    return None
+
+
+def check_tokenizer_folder(folder: Path, what: str) -> None:
+    names = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model", "vocab.json", "spiece.model")
+    if Path(folder).is_dir() and not any((Path(folder) / name).is_file() for name in names):
+        raise RecipeError(f"{what} {str(folder)!r} holds no tokenizer files (none of {', '.join(names)}); "
+                          "point model.tokenizer at a folder written by a tokenizer's save_pretrained")

@@ -13,10 +13,11 @@ from pathlib import Path
 from .attention.registry import ATTENTION_METHODS
 from .data.sources import check_sources
 from .errors import RecipeError
-from .methods.longlora import quantization_config
+from .methods.longlora import check_lora_targets, quantization_config
 from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
+from .positions.rope import check_window_from_config
 from .recipe.loading import stage_recipes
 from .recipe.schema import Recipe
 from .recipe.shipped import find_deepspeed_config
@@ -64,9 +65,16 @@ def preflight(recipe: Recipe, stages) -> None:
             check(stage.eval.sources, f"stage {name}: eval.sources", stage)
         if i == 0:
             architecture = check_model_available(stage.model)
+            recipe_model = stage.model.name_or_path
         if architecture is not None:
             check_heads(stage.train.sequence_parallel, architecture)
+            if stage.kind == "train":
+                try:
+                    check_window_from_config(architecture, stage.position, stage.position_length(), recipe_model)
+                except RecipeError as err:
+                    raise RecipeError(f"stage {name}: {err}") from None
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
+        check_lora_targets(stage.adapter, architecture)
         attention = ATTENTION_METHODS[stage.attention.method]
         if attention.check_stage is not None and architecture is None:
             raise RecipeError(f"stage {name}: attention.method {stage.attention.method!r} needs the model's "
@@ -83,13 +91,20 @@ def preflight(recipe: Recipe, stages) -> None:
     out = recipe.resolved_output_dir()
     check_run_folder(out, stage_markers=(f"*/{STARTED_MARKER}", f"*/final/{STAGE_MARKER}"))
     check_writable(cache_home(), "the cache (LONGFT_HOME)")
+    check_writable(datasets_cache(), "the datasets cache (HF_DATASETS_CACHE)")
     for name, stage, fingerprint in stages:
         check_writable(out / name / "checkpoints", f"stage {name}: checkpoints folder")
         check_writable(out / name / "final", f"stage {name}: final checkpoint folder")
-        stage_done(out / name, fingerprint, stage)  # raises on a foreign stage, finished or not
+        stage_done(out / name, fingerprint, stage, log=None)  # raises on a foreign stage, finished or not
     if stages[-1][1].eval.enabled:
         check_writable(out / "report", "report folder")
         check_ruler_inputs(stages[-1][1])
+
+
+def datasets_cache() -> Path:
+    import datasets
+
+    return Path(datasets.config.HF_DATASETS_CACHE)
 
 
 def check_ruler_inputs(stage: Recipe) -> None:
@@ -120,7 +135,7 @@ def run_recipe(recipe: Recipe) -> dict:
 def _run_locked(recipe: Recipe, stages, out: Path, state) -> dict:
     started = time.time()
     for name, stage, fingerprint in stages:  # again under the lock: another run may have moved on
-        stage_done(out / name, fingerprint, stage)
+        stage_done(out / name, fingerprint, stage, log=None)
     if state.is_main_process:
         atomic_write_json(out / "recipe.json", recipe.to_dict())
     previous: Path | None = None

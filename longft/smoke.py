@@ -126,6 +126,11 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         print(f"[smoke] replaced for the stand-in: {', '.join(replaced) or 'nothing'}", flush=True)
         if kept:
             print(f"[smoke] kept from the command line: {', '.join(kept)}", flush=True)
+        ignored = [f"--{path} {_get(before, path)!r}" for path in leaf_paths(recipe.overrides)
+                   if path.startswith("model.") and _get(before, path) != _get(d, path)]
+        if ignored:
+            print(f"[smoke] not used, since --smoke trains the tiny stand-in model: {', '.join(ignored)} from the "
+                  "command line (drop --smoke to train that model)", flush=True)
     return from_dict(d)
 
 

@@ -23,10 +23,12 @@ def _read_marker(path: Path) -> dict:
         return {}
 
 
-def stage_done(stage_dir: Path, fingerprint: str, stage=None) -> bool:
+def stage_done(stage_dir: Path, fingerprint: str, stage=None, log=print) -> bool:
     """True when the stage finished with this recipe; raises when another recipe left it there,
-    finished or interrupted, naming what differs."""
+    finished or interrupted with checkpoints, naming what differs. A stage of another recipe that
+    stopped before its first checkpoint has nothing to resume: it starts again (and says so)."""
     finished, started = stage_dir / "final" / STAGE_MARKER, stage_dir / STARTED_MARKER
+    checkpoints = any((stage_dir / "checkpoints").glob("checkpoint-*"))
     for marker, what, advice in (
         (finished, "a finished stage", "Set --output_dir to a new folder or move that one away."),
         (started, "an interrupted stage", "Resuming it would continue that run's schedule and label it with this "
@@ -34,11 +36,16 @@ def stage_done(stage_dir: Path, fingerprint: str, stage=None) -> bool:
     ):
         if marker.is_file():
             found = _read_marker(marker)
+            if found.get("fingerprint") != fingerprint and marker is started and not checkpoints:
+                if log is not None:
+                    log(f"[stage {stage_dir.name}] an earlier start with another recipe ({_difference(found, stage)}) "
+                        "stopped before its first checkpoint; nothing to resume, starting it again", flush=True)
+                return False
             if found.get("fingerprint") != fingerprint:
                 raise RecipeError(f"{stage_dir} holds {what} of a different recipe ({_difference(found, stage)}); "
                                   f"nothing was changed there. {advice}")
             return marker is finished
-    if any((stage_dir / "checkpoints").glob("checkpoint-*")):
+    if checkpoints:
         raise RecipeError(
             f"{stage_dir / 'checkpoints'} holds checkpoints with no record of the recipe that wrote them; "
             "nothing was changed there: set --output_dir to a new folder or move that one away"

@@ -70,3 +70,29 @@ def quantization_config(adapter: AdapterConfig):
 
 def trainable_parameter_names(model) -> list[str]:
     return [n for n, p in model.named_parameters() if p.requires_grad]
+
+
+def check_lora_targets(adapter: AdapterConfig, config) -> None:
+    """Every `adapter.target_modules` name is a module of the model, found on an empty (meta-device)
+    copy built from its config: no weights are read. Regexes and peft's "all-linear" are left to peft."""
+    import re
+
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    if adapter.method != "lora" or config is None:
+        return
+    plain = [name for name in adapter.target_modules if name != "all-linear" and re.fullmatch(r"[\w.]+", str(name))]
+    if not plain:
+        return
+    model_class = AutoModelForCausalLM._model_mapping[type(config)]
+    with torch.device("meta"):
+        skeleton = model_class(config)
+    names = {name for name, _ in skeleton.named_modules()}
+    leaves = {name.rsplit(".", 1)[-1] for name in names}
+    unknown = [t for t in plain if t not in leaves and not any(n.endswith("." + t) for n in names)]
+    if unknown:
+        linear = sorted({name.rsplit(".", 1)[-1] for name, module in skeleton.named_modules()
+                         if isinstance(module, torch.nn.Linear)})
+        raise RecipeError(f"adapter.target_modules has {unknown}, which {config.model_type!r} models do not have; "
+                          f"its linear layers are {', '.join(linear)}")

@@ -23,6 +23,28 @@ def original_window(model_config, position: PositionConfig) -> int:
     return int(model_config.max_position_embeddings)
 
 
+def check_window_from_config(model_config, position: PositionConfig, length: int, source: str) -> None:
+    """The checks a recipe's own `original_max_position_embeddings` gets, for a window read from the
+    model's config instead: a real window, and no training length past what the method covers."""
+    import dataclasses
+
+    from ..recipe.schema import check_length_fits_method
+
+    if position.original_max_position_embeddings:
+        return
+    try:
+        window = original_window(model_config, position)
+    except (TypeError, ValueError, ZeroDivisionError, KeyError):
+        window = 0
+    if window < 1:
+        raise RecipeError(
+            f"the model config of {source!r} gives an original window of {window} (max_position_embeddings = "
+            f"{getattr(model_config, 'max_position_embeddings', None)!r}); set position.original_max_position_embeddings "
+            "to the window it was pretrained with"
+        )
+    check_length_fits_method(dataclasses.replace(position, original_max_position_embeddings=window), length)
+
+
 def scaled_rope_parameters(current: dict, orig: int, position: PositionConfig, target_len: int) -> tuple[dict, int]:
     """(new rope_parameters, new max_position_embeddings) for the recipe's method."""
     return POSITION_METHODS[position.method].rope_parameters(current, orig, position, target_len)

@@ -33,6 +33,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     from ..data.prepare import prepare_packed
     from ..distributed import process_state
     from ..export import export_checkpoint, save_initial
+    from ..outputs import raise_if_disk_full
     from ..methods.longlora import apply_adapter, quantization_config
     from ..models import load_model, load_tokenizer, model_dtype
     from ..train.sequence_parallel import check_heads
@@ -68,7 +69,11 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
 
     window = original_window(model.config, stage.position)
     model = apply_adapter(use_attention(model, stage.attention, window), stage.adapter)
-    summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
+    try:
+        summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
+    except (OSError, RuntimeError) as exc:  # a checkpoint save onto a full disk
+        raise_if_disk_full(exc, stage_dir / "checkpoints")
+        raise
     summary["pack_fill_rate"] = stats.fill_rate
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}
     if state.is_main_process:

@@ -15,6 +15,7 @@ from ..models import computes_in_bf16
 from ..outputs import atomic_write_json
 from .callbacks import CollatorProgressCallback, ThroughputCallback
 from .checkpoints import checkpoint_step, resumable_checkpoint
+from .finite_loss import finite_loss_trainer
 from .loss import ChunkedCausalLMLoss, check_supported
 from . import sequence_parallel
 from .offload import offloading_trainer
@@ -93,7 +94,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         seq_len=recipe.data.seq_len,
     )
     loss = ChunkedCausalLMLoss(model, t.loss_chunk_tokens, t.loss_kernel) if t.loss_chunk_tokens else None
-    trainer_class, model_inputs = Trainer, loss.model_inputs if loss else None
+    trainer_class, model_inputs = finite_loss_trainer(Trainer), loss.model_inputs if loss else None
     if t.offload_activations:
         trainer_class = offloading_trainer(trainer_class)
     if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss), from the hidden states
