@@ -43,6 +43,33 @@ def FOT(**params):
     return ["--attention.params", json.dumps({**base, **params})]
 
 
+LLAMA_CONFIG = json.dumps({"model_type": "llama", "vocab_size": 2048, "hidden_size": 64, "intermediate_size": 128,
+                           "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+                           "max_position_embeddings": 256}).encode()
+
+
+def cut_safetensors() -> bytes:
+    """A safetensors file whose header promises 16 bytes of data and which holds 4."""
+    header = json.dumps({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}}).encode()
+    return len(header).to_bytes(8, "little") + header + b"\0" * 4
+
+
+def alias_bomb(levels: int = 8) -> str:
+    """Nine aliases of nine aliases ...: a few lines that expand to 9 ** (levels + 1) values."""
+    lines = ["x0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]"]
+    lines += [f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, levels + 1)]
+    return "\n".join(lines) + f"\npasskey_depths: *a{levels}\n"
+
+
+def STAGES(*names) -> list[str]:
+    return ["--stages", json.dumps([{"name": n} for n in names])]
+
+
+# Folders beside every output a case names, and in its parents: none of them may be touched.
+DECOYS = {name: b"the user's own" for name in (
+    "out.old/a.txt", "out.tmp/a.txt", "r.old/a.txt", "r.tmp/a.txt", "dest.old/a.txt", "dest.tmp/a.txt",
+    ".dest.longft-old-x/a.txt", "dest.bak/a.txt", "dest~/a.txt", "runs.old/a.txt")}
+
 # id -> (files to create under the user folder U, argv with {U} and {CKPT} filled in, words the error line must hold)
 CASES = {
     # recipe
@@ -191,6 +218,80 @@ CASES = {
     "export-out-checkpoint": ({"dest/config.json": b"{}", "dest/model.safetensors": b"weights"},
                               ["export", "{CKPT}", "{U}/dest"], ["dest", "--overwrite"]),
     "export-source-missing": ({}, ["export", "{U}/nothing", "{U}/dest"], ["nothing", "not a folder"]),
+
+    # names become folders: never paths, never longft's own folder names
+    "recipe-name-path": ({}, [*SMOKE, "--name", "../../x"], ["name = '../../x'", "not a valid name", "never a path"]),
+    "stage-name-absolute": ({"victim/final/thesis.tex": b"precious"}, [*SMOKE, *STAGES("{U}/victim")],
+                            ["stages[0].name", "not a valid name"]),
+    "stage-name-traversal": ({}, [*SMOKE, *STAGES("../../x")], ["stages[0].name = '../../x'", "letters, digits"]),
+    "stage-name-report": ({}, [*SMOKE, *STAGES("report")], ["stages[0].name = 'report'", "inside a run folder"]),
+    "stage-name-number": ({}, [*SMOKE, "--stages", "[{name: 5}]"], ["stages[0].name = 5", "not a valid name"]),
+    "stage-name-null": ({}, [*SMOKE, "--stages", "[{name: null}]"], ["stages[0].name = None", "not a valid name"]),
+    "stage-names-repeated": ({}, [*SMOKE, *STAGES("a", "a")], ["['a']", "unique"]),
+    # NaN and infinity pass range checks unless refused as such
+    "override-weight-decay-nan": ({}, [*SMOKE, "--train.weight_decay", "nan"], ["train.weight_decay = nan", "finite"]),
+    "override-max-grad-norm-nan": ({}, [*SMOKE, "--train.max_grad_norm", "nan"], ["train.max_grad_norm = nan", "finite"]),
+    "override-dropout-nan": ({}, [*SMOKE, "--adapter.dropout", "nan"], ["adapter.dropout = nan", "finite"]),
+    "override-beta2-nan": ({}, [*SMOKE, "--train.adam_beta2", ".nan"], ["train.adam_beta2 = nan", "finite"]),
+    "override-factor-inf": ({}, [*SMOKE, "--position.factor", "inf"], ["position.factor = inf", "finite"]),
+    "override-factor-huge": ({}, [*SMOKE, "--position.factor", "1e308"], ["position.factor = 1e+308", "<= 1024"]),
+    "override-rope-param-nan": ({}, [*SMOKE, "--position.params", "{beta_fast: .nan}"],
+                                ["position.params.beta_fast = nan", "finite"]),
+    "override-seed-negative": ({}, [*SMOKE, "--train.seed", "-1"], ["train.seed = -1", ">= 0"]),
+    # YAML: no key twice, no alias bombs
+    "recipe-duplicate-key": ({"r.yaml": b"extends: tiny-yarn-4x\ntrain: {max_steps: 7}\neval: {enabled: false}\ntrain: {seed: 1}\n"},
+                             ["train", "{U}/r.yaml"], ["'train'", "lines 2 and 4"]),
+    "recipe-nested-duplicate-key": ({"r.yaml": b"extends: tiny-yarn-4x\ntrain:\n  max_steps: 7\n  max_steps: 9\n"},
+                                    ["train", "{U}/r.yaml"], ["'max_steps'", "lines 3 and 4"]),
+    "recipe-alias-bomb": ({"r.yaml": f"extends: tiny-yarn-4x\n{alias_bomb()}".encode()}, ["train", "{U}/r.yaml"],
+                          ["r.yaml", "aliases", "limit"]),
+    "override-alias-bomb": ({}, [*SMOKE, "--eval", "{" + alias_bomb().strip().replace("\n", ", ") + "}"],
+                            ["--eval", "aliases", "limit"]),
+    "mix-duplicate-key": ({"m.yaml": b"sources:\n  - {name: a, weight: 1.0, source: {type: testbed}}\nname: m\nname: n\n"},
+                          [*SMOKE, "--data.mix", "{U}/m.yaml"], ["m.yaml", "'name'", "lines 3 and 4"]),
+    "recipe-extends-list": ({"r.yaml": b"extends: [tiny-yarn-4x]\n"}, ["train", "{U}/r.yaml"], ["extends = ['tiny-yarn-4x']", "names one recipe"]),
+    "recipe-extends-number": ({"r.yaml": b"extends: 5\n"}, ["train", "{U}/r.yaml"], ["extends = 5", "names one recipe"]),
+    "override-section-scalar": ({}, [*SMOKE, "--train", "5"], ["train must be a mapping", "5"]),
+    "eval-depth-not-number": ({}, [*SMOKE, "--eval.passkey_depths", "[a]"], ["eval.passkey_depths has 'a'", "[0, 1]"]),
+    # data with no usable text, rows that are not text, folders that loop
+    "data-jsonl-all-empty-text": ({"d.jsonl": jsonl([{"text": ""}, {"text": "  "}])}, [*SMOKE, *data("jsonl", "{U}/d.jsonl")],
+                                  ["d.jsonl", "every one's 'text' is empty"]),
+    "data-sft-all-empty-output": ({"p.jsonl": jsonl([{"instruction": "q", "output": ""}])},
+                                  [*SMOKE, *data("sft_jsonl", "{U}/p.jsonl")], ["p.jsonl", "'output'", "is empty"]),
+    "data-jsonl-lone-surrogate": ({"d.jsonl": b'{"text": "ok"}\n{"text": "bad \\ud800 here"}\n'},
+                                  [*SMOKE, *data("jsonl", "{U}/d.jsonl")], ["line 2", "lone surrogate", "U+D800"]),
+    "data-jsonl-too-deep": ({"d.jsonl": jsonl([{"text": "a"}]) + b"[" * 200_000 + b"]" * 200_000 + b"\n"},
+                            [*SMOKE, *data("jsonl", "{U}/d.jsonl")], ["line 2", "nests too deeply"]),
+    "data-text-dir-glob-absolute": ({"d/a.txt": b"hello\n"}, [*SMOKE, *data("text_dir", "{U}/d", glob="/etc/*.conf")],
+                                    ["glob = '/etc/*.conf'", "relative"]),
+    "data-text-dir-link-loop": ({"d/a.txt": b"hello\n", "d/sub/LINK:..": b""}, [*SMOKE, *data("text_dir", "{U}/d")],
+                                ["leads back", "loop"]),
+    # the window read from the model's config gets the checks a window given in the recipe gets
+    "model-window-from-config": ({}, ["train", "tiny-yarn-4x", "--model.name_or_path", "{CKPT}",
+                                      "--position.original_max_position_embeddings", "null"],
+                                 ["data.seq_len = 1024", "64-token window", "(256)"]),
+    "model-config-not-json": ({"m/config.json": b"{model_type: llama", "m/model.safetensors": cut_safetensors()},
+                              ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/m"], ["m", "config.json is not valid JSON"]),
+    "model-type-unknown": ({"m/config.json": b'{"model_type": "lama"}'},
+                           ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/m"], ["'lama'", "did you mean 'llama'"]),
+    "model-no-weights": ({"m/config.json": LLAMA_CONFIG}, ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/m"],
+                         ["m", "holds no weights", "model.safetensors"]),
+    "model-weights-cut": ({"m/config.json": LLAMA_CONFIG, "m/model.safetensors": cut_safetensors()},
+                          ["train", "tiny-yarn-4x", "--model.name_or_path", "{U}/m", "--model.tokenizer", "testbed"],
+                          ["model.safetensors is damaged", "cut short"]),
+    "model-tokenizer-folder-empty": ({"tok/notes.txt": b"x"}, ["train", "tiny-yarn-4x", "--model.name_or_path", "{CKPT}",
+                                                                "--model.tokenizer", "{U}/tok"],
+                                     ["model.tokenizer", "tok", "no tokenizer files"]),
+    "model-lora-target-unknown": ({}, ["train", "tiny-longlora", "--adapter.target_modules", "[q_proj, qkv_proj]"],
+                                  ["['qkv_proj']", "q_proj, up_proj, v_proj"]),
+    "model-attn-implementation": ({}, [*SMOKE, "--model.attn_implementation", "flash"],
+                                  ["model.attn_implementation = 'flash'", "sdpa"]),
+    "eval-cmd-weights-cut": ({"m/config.json": LLAMA_CONFIG, "m/model.safetensors": cut_safetensors()},
+                             ["eval", "{U}/m", "--out", "{U}/r"], ["model.safetensors is damaged", "cut short"]),
+    "eval-cmd-config-not-json": ({"m/config.json": b"{"}, ["eval", "{U}/m", "--out", "{U}/r"], ["config.json is not valid JSON"]),
+    "export-source-no-weights": ({"m/config.json": LLAMA_CONFIG}, ["export", "{U}/m", "{U}/dest"], ["holds no weights"]),
+    "export-source-weights-cut": ({"m/config.json": LLAMA_CONFIG, "m/model.safetensors": cut_safetensors()},
+                                  ["export", "{U}/m", "{U}/dest"], ["model.safetensors is damaged"]),
 }
 
 
@@ -199,8 +300,12 @@ def test_bad_input_fails_early_in_one_line_and_changes_nothing(case, checkpoint,
     files, argv, words = CASES[case]
     user = tmp_path / "user"
     user.mkdir()
-    for rel, content in files.items():
+    for rel, content in {**DECOYS, **files}.items():
         (user / rel).parent.mkdir(parents=True, exist_ok=True)
+        if ":" in Path(rel).name:  # NAME:TARGET is a symlink
+            name, target = Path(rel).name.split(":")
+            (user / rel).parent.joinpath(name).symlink_to(target)
+            continue
         (user / rel).write_bytes(content)
     (user / "keep.txt").write_text("a file of the user's")
     before, ckpt_before = tree_digest(user), tree_digest(checkpoint.parent)
