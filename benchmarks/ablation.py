@@ -32,7 +32,9 @@ ZERO_SHOT = ["logn", "hybrid", "sinks"]
 
 def main() -> None:
     from longft.eval.report import write_report
-    from longft.recipe.loading import load_recipe, recipe_names
+    from longft.recipe.loading import recipe_names
+    from longft.positions.schemes import target_length
+    from longft.validation import load_recipe
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/ablation")
@@ -50,7 +52,7 @@ def main() -> None:
     reference = load_recipe(f"tiny-yarn-{f}x")
     ev = reference.eval
     ev.passkey_trials, ev.passkey_depths = 1, [0.5]  # perplexity is what this table compares
-    window, target = reference.position.original_max_position_embeddings, reference.target_length()
+    window, target = reference.position.original_max_position_embeddings, target_length(reference)
     results = score_models(finals, [m for m in ZERO_SHOT if m not in args.skip], ev, window, target)
     table = write_report(results, window, target, out / f"report-x{f}", extra={"factor": f, "trained": dict(trained)})
     print(f"\n[ablation] x{f}: held-out perplexity by context length (window {window}); {time.time() - started:.0f}s\n{table}")

@@ -42,8 +42,9 @@ def main() -> None:
     from longft.eval.suite import evaluate_model
     from longft.models import NAMED_MODELS
     from longft.paths import cache_home
+    from longft.positions.schemes import target_length
     from longft.pipeline import run_recipe
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
     from longft.recipe.parsing import deep_merge
     from transformers import AutoTokenizer
 
@@ -65,7 +66,7 @@ def main() -> None:
 
     reference = load_recipe("tiny-yarn-4x")
     ev = reference.eval
-    window, target = reference.position.original_max_position_embeddings, reference.target_length()
+    window, target = reference.position.original_max_position_embeddings, target_length(reference)
     results = [evaluate_model(load_for_eval(base), tokenizer, ev, window, target, "base, no scaling")]
     for label, (path, seconds, share) in finals.items():
         result = evaluate_model(load_for_eval(path), tokenizer, ev, window, target, label)

@@ -28,7 +28,7 @@ def one_read(length: int, mode: str, window: int) -> dict:
     import torch
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from longft.attention.registry import use_attention
+    from longft.methods.registry import use_attention
     from longft.methods.fot.memory import FotMemoryModel
     from longft.recipe.schema import AttentionConfig
 

@@ -22,7 +22,7 @@ ZERO_SHOT = ["yarn", "linear"]
 
 def main() -> None:
     from longft.eval.report import write_report
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/fot")

@@ -196,7 +196,7 @@ def main() -> None:
         parser.error(f"--copy-share {args.copy_share}: must lie in [0, 1]")
 
     from longft.models import load_tokenizer
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     model_config = load_recipe("testbed-base").model
     tokenizer = load_tokenizer(model_config)

@@ -24,7 +24,8 @@ TRAINED = [("tiny-yarn-4x", "tiny-yarn-4x"), ("tiny-pi-4x", "tiny-pi-4x"), ("tin
 def main() -> None:
     from longft.eval.report import write_report
     from longft.eval.ruler.effective_length import add_effective_lengths
-    from longft.recipe.loading import load_recipe
+    from longft.positions.schemes import target_length
+    from longft.validation import load_recipe
 
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/retrieval")
@@ -36,7 +37,7 @@ def main() -> None:
 
     reference = load_recipe("tiny-yarn-4x")
     ev = reference.eval
-    window, target = reference.position.original_max_position_embeddings, reference.target_length()
+    window, target = reference.position.original_max_position_embeddings, target_length(reference)
     ev.suites = ["standard", "ruler"]
     ev.passkey_lengths = [window, 2 * window, target]
     ev.ruler_lengths = [window, 2 * window, target]

@@ -13,7 +13,7 @@ import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
-from longft.attention.s2attn import make_s2_attention, register_s2_attention
+from longft.methods.longlora.s2attn import make_s2_attention, register_s2_attention
 
 ARCH = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 def train_recipes(named: list[tuple[str, str]], out: Path, label: str) -> dict[str, tuple[str, float]]:
     """{row label: (final checkpoint, training wall-clock seconds)} for (row label, recipe) pairs."""
     from longft.pipeline import run_recipe
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     finals = {}
     for i, (row, name) in enumerate(named, 1):

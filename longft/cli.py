@@ -8,7 +8,8 @@ from pathlib import Path
 
 from .errors import RecipeError
 from .recipe.parsing import deep_merge, parse_overrides
-from .recipe.loading import load_recipe, recipe_names
+from .recipe.loading import recipe_names
+from .validation import load_recipe
 from .outputs import disk_full_message
 
 USAGE = """longft <command> ...
@@ -183,7 +184,7 @@ def cmd_plan(argv: list[str]) -> int:
         if value <= 0:
             raise RecipeError(f"{name} = {value:g}: must be > 0")
     recipe = _recipe_args(rest)
-    from .recipe.loading import stage_recipes
+    from .validation import stage_recipes
 
     for name, stage in stage_recipes(recipe):
         if stage.kind == "train":

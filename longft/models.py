@@ -76,9 +76,9 @@ def architecture_config(model: ModelConfig):
     if model.init == "scratch":
         return _config_class(model.family)(**dict(model.arch))
     if model.name_or_path in BUILT_BY_RECIPE:  # not built yet: the architecture its recipe will build
-        from .recipe.loading import load_recipe
+        from .recipe.loading import read_recipe
 
-        return architecture_config(load_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
+        return architecture_config(read_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
     if model.name_or_path in NAMED_MODELS:
         return None
     from transformers import AutoConfig

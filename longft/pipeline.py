@@ -10,15 +10,16 @@ import hashlib
 import time
 from pathlib import Path
 
-from .attention.registry import ATTENTION_METHODS
+from .methods.registry import ATTENTION_METHODS, position_length
 from .data.sources import check_sources
 from .errors import RecipeError
-from .methods.longlora import check_lora_targets, quantization_config
+from .adapters.lora import check_lora_targets, quantization_config
 from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
 from .positions.rope import check_window_from_config
-from .recipe.loading import stage_recipes
+from .positions.schemes import target_length
+from .validation import stage_recipes
 from .recipe.schema import Recipe
 from .recipe.shipped import find_deepspeed_config
 from .run_lock import RunLock
@@ -70,7 +71,7 @@ def preflight(recipe: Recipe, stages) -> None:
             check_heads(stage.train.sequence_parallel, architecture)
             if stage.kind == "train":
                 try:
-                    check_window_from_config(architecture, stage.position, stage.position_length(), recipe_model)
+                    check_window_from_config(architecture, stage.position, position_length(stage.attention, stage.data.seq_len), recipe_model)
                 except RecipeError as err:
                     raise RecipeError(f"stage {name}: {err}") from None
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
@@ -179,7 +180,7 @@ def evaluate_recipe(stages, final_dir: Path, report_dir: Path) -> dict:
         final_dir,
         last.eval,
         report_dir,
-        target=max(stage.target_length() for _, stage, _ in stages),
+        target=max(target_length(stage) for _, stage, _ in stages),
         label=last.name,
         position=first.position,
         base=base_model_path(stages),

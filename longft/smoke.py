@@ -7,7 +7,7 @@ paper-sized or not, runs on a CPU in seconds on data that is on the machine.
 from __future__ import annotations
 
 from .recipe.schema import Recipe
-from .recipe.loading import from_dict
+from .validation import from_dict
 from .recipe.parsing import diff_fields
 
 STANDIN_ARCH = {
@@ -106,7 +106,7 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         ruler_trials=1,
         ruler_tasks=["niah_single_1"],
     )
-    from .attention.registry import ATTENTION_METHODS
+    from .methods.registry import ATTENTION_METHODS
 
     shrink = ATTENTION_METHODS[d["attention"]["method"]].smoke_params
     if shrink is not None:  # a method whose settings are lengths or layer indices of the recipe's model

@@ -16,7 +16,7 @@ from deepspeed.runtime.sequence_parallel.ulysses_sp import UlyssesSPAttentionHF
 from transformers import AttentionInterface, LlamaConfig, LlamaForCausalLM
 from transformers.masking_utils import AttentionMaskInterface
 
-from longft.attention import s2attn
+from longft.methods.longlora import s2attn
 from longft.attention.boundaries import cu_seq_lens_from_doc_lens
 from longft.attention.full import make_full_attention, mask_or_none
 from longft.train.loss import chunked_cross_entropy, shift_left

@@ -5,11 +5,12 @@ import math
 import pytest
 import torch
 
-from longft.attention import logn, window
-from longft.attention.registry import ATTENTION_METHODS, restore_attention, use_attention
+from longft.methods.logn import attention as logn
+from longft.methods.window import attention as window
+from longft.methods.registry import ATTENTION_METHODS, restore_attention, use_attention
 from longft.data.collator import PackedCollator
 from longft.errors import RecipeError
-from longft.recipe.loading import load_recipe
+from longft.validation import load_recipe
 from longft.recipe.schema import AttentionConfig
 
 

@@ -92,7 +92,7 @@ def test_training_with_the_chunked_loss_ends_where_the_plain_loss_does(recipe, t
     """Two smoke steps of two micro-batches each (the Trainer's num_items_in_batch path), with
     tied embeddings, and with LoRA + trained embeddings and norms."""
     from longft.pipeline import run_recipe
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     losses = {}
     for name, chunk in (("plain", None), ("chunked", 16)):

@@ -5,7 +5,8 @@ import pytest
 
 from longft.cli import main
 from longft.errors import RecipeError
-from longft.recipe.loading import load_recipe, recipe_names, stage_recipes
+from longft.recipe.loading import recipe_names
+from longft.validation import load_recipe, stage_recipes
 from longft.recipe.parsing import parse_overrides
 from longft.pipeline import planned_stages, preflight
 

@@ -6,7 +6,8 @@ from longft.data.collator import PackedCollator
 from longft.data.prepare import prepare_packed
 from longft.data.sources import load_source
 from longft.errors import RecipeError
-from longft.recipe.schema import DataConfig, validate_source
+from longft.data.sources import validate_source
+from longft.recipe.schema import DataConfig
 
 
 def test_copies_are_reproducible_from_their_seed():

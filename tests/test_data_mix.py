@@ -9,7 +9,7 @@ import yaml
 from longft.data.mix.definition import MIXES_DIR, mix_names, parse_mix, resolve_data_section
 from longft.data.mix.sampling import plan_cells, systematic_copies
 from longft.errors import RecipeError
-from longft.recipe.loading import load_recipe
+from longft.validation import load_recipe
 
 SEQ_LEN = 1024
 # Stated tolerance: a source's share, and the long/short split, within 1 point of the target when
@@ -235,7 +235,7 @@ def test_a_weighted_mix_is_recorded_whole_and_its_content_moves_the_fingerprint(
     assert load_recipe("tiny-yarn-4x-mix", overrides={"data": {"mix": str(other)}}).fingerprint() != recipe.fingerprint()
     # a stage that names a mix resolves it too
     staged = load_recipe("tiny-yarn-4x", overrides={"stages": [{"name": "a"}, {"name": "b", "data": {"mix": "stdlib-upsampled"}}]})
-    from longft.recipe.loading import stage_recipes
+    from longft.validation import stage_recipes
 
     (_, a), (_, b) = stage_recipes(staged)
     assert a.data.mix is None and b.data.mix["name"] == "stdlib-upsampled"
@@ -321,7 +321,7 @@ def test_the_later_layer_chooses_between_mix_and_sources():
     assert recipe.data.mix["name"] == "stdlib-upsampled" and recipe.data.sources == []
     staged = load_recipe("tiny-yarn-4x-mix", overrides={"data": {"sources": jsonl},
                                                         "stages": [{"name": "a", "data": {"mix": "stdlib-upsampled"}}]})
-    from longft.recipe.loading import stage_recipes
+    from longft.validation import stage_recipes
 
     [(_, stage)] = stage_recipes(staged)
     assert stage.data.mix is None and stage.data.sources == jsonl  # the command line over the stage

@@ -5,8 +5,9 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from longft.attention.fot import keys_at_start
-from longft.attention.registry import CONFIG_KEY, inference_model, restore_attention, use_attention
+from longft.methods.fot.attention import keys_at_start
+from longft.attention.method import CONFIG_KEY
+from longft.methods.registry import inference_model, restore_attention, use_attention
 from longft.data.collator import PackedCollator
 from longft.eval.run import load_for_eval
 from longft.export import export_checkpoint
@@ -58,7 +59,7 @@ class Layer:
 
 
 def test_memory_layer_is_one_softmax_over_memory_at_position_zero_and_local_keys():
-    from longft.attention.fot import make_fot_attention
+    from longft.methods.fot.attention import make_fot_attention
 
     model = tiny_llama(window=W)
     g = torch.Generator().manual_seed(5)
@@ -190,7 +191,7 @@ def test_a_long_read_ends_in_a_window_of_its_last_tokens():
 
 @pytest.mark.parametrize("last", [0, W + 1, "half"])
 def test_bad_last_context_length_is_refused(last):
-    from longft.attention.fot import validate
+    from longft.methods.fot.attention import validate
     from longft.errors import RecipeError
 
     config = fot_config()

@@ -6,8 +6,8 @@ from transformers import AutoModelForCausalLM
 from longft.recipe.schema import AdapterConfig, AttentionConfig
 from longft.errors import RecipeError
 from longft.export import export_checkpoint
-from longft.attention.registry import use_attention
-from longft.methods.longlora import apply_adapter, quantization_config, trainable_parameter_names
+from longft.methods.registry import use_attention
+from longft.adapters.lora import apply_adapter, quantization_config, trainable_parameter_names
 
 
 def test_trainable_set_is_lora_plus_embed_and_norms(make_model):

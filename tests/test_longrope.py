@@ -11,11 +11,11 @@ from transformers import AutoModelForCausalLM
 
 from longft.errors import RecipeError
 from longft.recipe.schema import SearchConfig, START_TOKEN_CHOICES
-from longft.recipe.loading import load_recipe
-from longft.methods.longrope import FACTORS_FILE, longrope_parameters
-from longft.positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
-from longft.positions.longrope.fitness import CandidateFitness, longrope_attention_scale
-from longft.positions.longrope.search import evolutionary_search
+from longft.validation import load_recipe
+from longft.methods.longrope.stage import FACTORS_FILE, longrope_parameters
+from longft.methods.longrope.candidates import SearchSpace, base_inv_freq, method_factors
+from longft.methods.longrope.fitness import CandidateFitness, longrope_attention_scale
+from longft.methods.longrope.search import evolutionary_search
 
 SPACE = SearchSpace(dims=16, upper=10.0, step=0.01, start_choices=START_TOKEN_CHOICES)
 
@@ -144,7 +144,7 @@ def test_fitness_equals_transformers_longrope_and_rows_do_not_mix(make_model):
 
 def test_search_stage_writes_a_plain_longrope_checkpoint_with_the_searched_perplexity(tmp_path):
     from longft.recipe.schema import ModelConfig
-    from longft.methods.longrope import search_documents
+    from longft.methods.longrope.stage import search_documents
     from longft.models import load_tokenizer
     from longft.pipeline import planned_stages, run_recipe
 
@@ -179,7 +179,7 @@ def test_search_stage_refuses_a_position_method():
 
 def test_search_stage_resumes_when_interrupted_and_is_skipped_when_complete(tmp_path, monkeypatch, capsys):
     from longft.pipeline import run_recipe
-    from longft.positions.longrope import fitness
+    from longft.methods.longrope import fitness
 
     def recipe(out):
         overrides = {"output_dir": str(tmp_path / out), "eval": {"enabled": False}}

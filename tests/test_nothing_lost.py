@@ -14,7 +14,7 @@ import pytest
 
 from longft.cli import main
 from longft.errors import RecipeError
-from longft.recipe.loading import load_recipe
+from longft.validation import load_recipe
 from longft.recipe.parsing import parse_overrides
 
 from test_bad_inputs import tree_digest

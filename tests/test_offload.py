@@ -15,7 +15,7 @@ ARGS = {"train": {"max_steps": 2, "gradient_checkpointing": True}, "eval": {"ena
 
 def train(tmp_path, name, **train):
     from longft.pipeline import run_recipe
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     overrides = {**ARGS, "train": {**ARGS["train"], **train}, "output_dir": str(tmp_path / name)}
     run_recipe(load_recipe("tiny-pi-4x", overrides, smoke=True))

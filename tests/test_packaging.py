@@ -36,7 +36,7 @@ def test_wheel_ships_recipes_and_accelerate_configs(wheel):
 def test_installed_wheel_finds_its_recipes_away_from_the_checkout(wheel, tmp_path):
     target = tmp_path / "site"
     subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(target), str(wheel)], check=True)
-    code = ("import longft.recipe.loading as l, longft.recipe.shipped as s; "
+    code = ("import longft.validation as l, longft.recipe.shipped as s; "
             "print(s.RECIPES_DIR); print(l.load_recipe('tiny-yarn-4x').position.method)")
     out = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"},
                          capture_output=True, text=True, check=True).stdout.split()

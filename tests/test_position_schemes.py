@@ -7,7 +7,7 @@ from longft.attention.full import register_full_attention
 from longft.data.collator import PackedCollator
 from longft.errors import RecipeError
 from longft.positions.schemes import POSITION_SCHEMES
-from longft.recipe.loading import load_recipe
+from longft.validation import load_recipe
 
 
 def draw(name, params, rows, seq_len, length, step=0, seed=0):

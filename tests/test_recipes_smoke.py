@@ -5,7 +5,8 @@ import pytest
 import torch
 from transformers import AutoModelForCausalLM
 
-from longft.recipe.loading import load_recipe, recipe_names
+from longft.recipe.loading import recipe_names
+from longft.validation import load_recipe
 from longft.pipeline import planned_stages, run_recipe
 from longft.smoke import smoke_recipe
 

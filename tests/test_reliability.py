@@ -12,7 +12,7 @@ import torch
 
 from longft.cli import main
 from longft.errors import RecipeError
-from longft.recipe.loading import load_recipe, stage_recipes
+from longft.validation import load_recipe, stage_recipes
 from longft.recipe.parsing import parse_overrides
 from longft.pipeline import planned_stages, preflight, run_recipe
 from longft.smoke import smoke_recipe

@@ -4,7 +4,7 @@ import pytest
 
 from longft.data.sources import SOURCES, load_source
 from longft.errors import RecipeError
-from longft.recipe.schema import validate_source
+from longft.data.sources import validate_source
 from longft.testbed.corpus import corpus_files
 
 

@@ -152,7 +152,7 @@ def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_mod
     scores what reading it again from scratch scores (here across window edges). A sink cache reads
     prompt + continuation as one; FoT, as LongLLaMA, places a read's last window by where the read
     ends, so there the fresh reference reads the prompt and then the continuation, as generation does."""
-    from longft.attention.registry import use_attention
+    from longft.methods.registry import use_attention
     from longft.eval.sinks import StreamingSinkModel
     from longft.methods.fot.memory import FotMemoryModel
     from longft.recipe.schema import AttentionConfig

@@ -2,7 +2,7 @@
 import pytest
 import torch
 
-from longft.attention.s2attn import (
+from longft.methods.longlora.s2attn import (
     group_size_for,
     make_s2_attention,
     register_s2_attention,
@@ -75,7 +75,7 @@ def test_unpacked_view_path_equals_the_longlora_definition(group):
 
 
 def test_attention_function_takes_the_view_path_only_for_unpacked_rows(monkeypatch):
-    from longft.attention import s2attn
+    from longft.methods.longlora import s2attn
 
     q, k, v = qkv()
     taken = []
@@ -173,7 +173,7 @@ def test_group_size_rules():
 
 
 def test_unsplittable_recipe_length_fails_at_load():
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     with pytest.raises(RecipeError, match="cannot group a sequence of 1020"):
         load_recipe("tiny-longlora", {"data": {"seq_len": 1020}})

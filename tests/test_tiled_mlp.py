@@ -86,7 +86,7 @@ def test_mixture_of_experts_is_refused():
 @pytest.mark.smoke
 def test_a_tiled_run_trains_the_weights_of_an_untiled_one(tmp_path, capsys):
     from longft.pipeline import run_recipe
-    from longft.recipe.loading import load_recipe
+    from longft.validation import load_recipe
 
     def train(name, **switches):
         overrides = {"train": {"max_steps": 2, **switches}, "eval": {"enabled": False}, "output_dir": str(tmp_path / name)}

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..errors import RecipeError
 from .boundaries import cu_seq_lens, dense_document_mask, document_ids, document_starts
+from .method import AttentionMethod
 from .segments import repeat_kv, sdpa_in_segments
 
 NAME = "longft_full"
@@ -131,3 +132,17 @@ def register_full_attention(path: str = "auto", dense_mask_max_tokens: int = 819
     AttentionInterface.register(NAME, make_full_attention(path, dense_mask_max_tokens))
     AttentionMaskInterface.register(NAME, mask_or_none)
     return NAME
+
+
+def validate(attention, seq_len: int, window=None) -> None:
+    if attention.path not in PATH_CHOICES:
+        raise RecipeError(f"attention.path = {attention.path!r} is not valid for full attention; "
+                          f"valid paths: {', '.join(PATH_CHOICES)}")
+
+
+# Full attention's registry entry: training and inference alike, with the recipe's kernel path.
+ENTRY = AttentionMethod(
+    validate=validate,
+    preflight=lambda a: check_path(a.path),
+    register=lambda a, w: register_full_attention(a.path, a.dense_mask_max_tokens),
+)

@@ -14,7 +14,7 @@ def load_for_eval(path: str, config=None):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from ..attention.registry import inference_model, restore_attention
+    from ..methods.registry import inference_model, restore_attention
 
     return inference_model(restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config,
                                                                                   dtype=torch.float32)))
@@ -26,7 +26,7 @@ def zero_shot_model(base_path: str, method: str, window: int, target: int):
     original window's size."""
     from transformers import AutoConfig
 
-    from ..attention.registry import CONFIG_KEY
+    from ..attention.method import CONFIG_KEY
     from ..positions.rope import apply_position_method
     from ..recipe.schema import PositionConfig
 

@@ -16,7 +16,7 @@ import copy
 import torch
 
 from ..attention.rope_angles import rope_inv_freq, rotate_back
-from .streamed import StreamedModel
+from ..attention.streamed import StreamedModel
 
 
 class SinkCacheStream:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ..recipe.schema import EvalConfig
 from ..data.sources import load_documents
-from .documents import long_documents
+from ..data.documents import long_documents
 from .passkey import passkey_grid
 from .perplexity import fixed_target_perplexity, sliding_window_perplexity
 

@@ -71,9 +71,9 @@ def architecture_for(model, config_path: str | None = None) -> Architecture:
             fields["vocab_size"] = len(load_tokenizer(model))
         return Architecture.from_fields(fields, "the recipe's model.arch")
     if model.name_or_path in BUILT_BY_RECIPE:  # planned from the recipe that builds it, without building it
-        from ..recipe.loading import load_recipe
+        from ..recipe.loading import read_recipe
 
-        return architecture_for(load_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
+        return architecture_for(read_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
     from ..models import architecture_config
 
     try:

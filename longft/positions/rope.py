@@ -28,8 +28,6 @@ def check_window_from_config(model_config, position: PositionConfig, length: int
     model's config instead: a real window, and no training length past what the method covers."""
     import dataclasses
 
-    from ..recipe.schema import check_length_fits_method
-
     if position.original_max_position_embeddings:
         return
     try:
@@ -43,6 +41,20 @@ def check_window_from_config(model_config, position: PositionConfig, length: int
             "to the window it was pretrained with"
         )
     check_length_fits_method(dataclasses.replace(position, original_max_position_embeddings=window), length)
+
+
+def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
+    """Interpolation methods are defined up to factor x original window; longer is a mistake."""
+    orig = position.original_max_position_embeddings
+    if orig is None or not POSITION_METHODS[position.method].bounded_by_factor:
+        return
+    limit = int(orig * position.factor)
+    if seq_len > limit:
+        raise RecipeError(
+            f"data.seq_len = {seq_len} is longer than {position.method} with factor {position.factor} "
+            f"on a {orig}-token window can take ({limit}); raise position.factor to at least "
+            f"{seq_len / orig:g} or lower data.seq_len"
+        )
 
 
 def scaled_rope_parameters(current: dict, orig: int, position: PositionConfig, target_len: int) -> tuple[dict, int]:

@@ -155,3 +155,11 @@ POSITION_SCHEMES: dict[str, PositionScheme] = {
     "randomized": PositionScheme(make_randomized, validate_randomized),
     "shifted": PositionScheme(make_shifted, validate_shifted),
 }
+
+
+def target_length(stage) -> int:
+    """The longest context a stage is meant for: its length, or the range its position scheme
+    covers when that is longer (PoSE trains at a short window for a long target)."""
+    if stage.kind != "train" or not POSITION_SCHEMES[stage.position.scheme].uses_length:
+        return stage.length()
+    return max(stage.length(), stage.position.covered_length(stage.data.seq_len))

@@ -102,6 +102,11 @@ def _coerce(value: Any, hint: Any, path: str):
         if value is None and type(None) in args:
             return None
         non_none = [a for a in args if a is not type(None)]
+        for hint_ in non_none[1:]:  # `dict | str`: the first type the value is; errors name the first
+            try:
+                return _coerce(value, hint_, path)
+            except RecipeError:
+                pass
         return _coerce(value, non_none[0], path)
     if hint is bool:
         if isinstance(value, bool):

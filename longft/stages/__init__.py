@@ -2,8 +2,10 @@
 
 A kind is a module with `describe(stage)`, `sources(stage)` (the data it reads, checked before
 any work), `preflight(name, stage, earlier stages)` and `run(stage, stage_dir, fingerprint,
-initial_dir) -> summary`. Append new {"name": module} pairs to STAGE_KINDS.
+initial_dir) -> summary`. `train` is here; a method's own kind lives in its folder (LongRoPE's
+search in methods/longrope/stage.py). Append new {"name": module} pairs to STAGE_KINDS.
 """
-from . import search, train
+from ..methods.longrope import stage as longrope_search
+from . import train
 
-STAGE_KINDS = {"train": train, "search": search}
+STAGE_KINDS = {"train": train, "search": longrope_search}

@@ -29,12 +29,12 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     """Every rank trains; the main process builds caches first and writes the checkpoint."""
     from transformers import set_seed
 
-    from ..attention.registry import use_attention
+    from ..methods.registry import position_length, use_attention
     from ..data.prepare import prepare_packed
     from ..distributed import process_state
     from ..export import export_checkpoint, save_initial
     from ..outputs import raise_if_disk_full
-    from ..methods.longlora import apply_adapter, quantization_config
+    from ..adapters.lora import apply_adapter, quantization_config
     from ..models import load_model, load_tokenizer, model_dtype
     from ..train.sequence_parallel import check_heads
     from ..train.trainer import train_stage
@@ -47,7 +47,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     model = load_model(
         stage.model,
         stage.position,
-        stage.position_length(),
+        position_length(stage.attention, stage.data.seq_len),
         tokenizer,
         model_dtype(stage.train.precision),
         quantization_config(stage.adapter),

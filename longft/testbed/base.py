@@ -8,22 +8,20 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..data.mix.definition import normalize_layer
 from ..data.packing import PACKER_VERSION
 from ..paths import cache_home
+from ..recipe.loading import read_recipe
 from .corpus import corpus_fingerprint
 
 
 def testbed_base_dir() -> Path:
-    from ..recipe.loading import load_recipe
-
-    recipe = load_recipe("testbed-base")
+    recipe = read_recipe("testbed-base", normalize=normalize_layer)
     return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-p{PACKER_VERSION}-{corpus_fingerprint()}"
 
 
 def ensure_testbed_base(run_recipe) -> Path:
     """`run_recipe`: the pipeline's runner (passed in, so this module does not import the pipeline)."""
-    from ..recipe.loading import load_recipe
-
     out = testbed_base_dir()
     final = out / "main" / "final"
     if (final / "longft_stage.json").is_file():
@@ -38,6 +36,6 @@ def ensure_testbed_base(run_recipe) -> Path:
             "process first (`longft train testbed-base` or `make finetune`), then launch again"
         )
     print(f"[testbed] building the tiny base model once (cached in {out})", flush=True)
-    recipe = load_recipe("testbed-base", overrides={"output_dir": str(out)})
+    recipe = read_recipe("testbed-base", overrides={"output_dir": str(out)}, normalize=normalize_layer)
     run_recipe(recipe)
     return final

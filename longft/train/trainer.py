@@ -9,7 +9,7 @@ from transformers import Trainer, TrainerState, TrainingArguments
 
 from ..recipe.schema import Recipe
 from ..recipe.shipped import find_deepspeed_config
-from ..attention.registry import batch_rows
+from ..methods.registry import batch_rows
 from ..data.collator import PackedCollator
 from ..models import computes_in_bf16
 from ..outputs import atomic_write_json

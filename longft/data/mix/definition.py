@@ -148,7 +148,7 @@ def normalize_layer(layer: dict, where: str) -> dict:
 def parse_mix(raw: dict, seq_len: int, where: str = "data.mix") -> Mix:
     """The weighted mix, typed; bad values fail here, naming the entry and what is valid."""
     from ...recipe.parsing import _build
-    from ...recipe.schema import validate_source
+    from ..sources import validate_source
 
     where = f"{where} ({raw.get('name', 'inline')!r})"
     entries = raw.get("sources")

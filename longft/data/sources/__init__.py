@@ -9,10 +9,12 @@ problem) and `load(source)`. Append new {"type": module} pairs to SOURCES.
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import datasets
 
 from ...errors import RecipeError
+from ...recipe.schema import check_choice
 from ..validate import SourceCheck
 from . import copy_drills, hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
 
@@ -26,6 +28,25 @@ SOURCES = {
     "retrieval_drills": retrieval_drills,  # synthetic lookups on the testbed code, for the base's pretraining
     "copy_drills": copy_drills,  # random values and their scored repeat: teaches a small base to copy
 }
+
+
+def validate_source(source: Any, where: str) -> None:
+    """A recipe's source entry against its type's fields, at recipe load (nothing is read yet)."""
+    if not isinstance(source, dict):
+        raise RecipeError(f"{where} = {source!r}: a source is a mapping such as {{type: jsonl, path: docs.jsonl}}")
+    kind = source.get("type")
+    check_choice(f"{where}.type", kind, tuple(SOURCES))
+    fields = SOURCES[kind].FIELDS
+    unknown = set(source) - fields
+    if unknown:
+        raise RecipeError(f"{where} has unknown keys {sorted(unknown)}; a {kind} source takes {sorted(fields)}")
+    if "path" in fields and not source.get("path"):
+        raise RecipeError(f"{where}: a {kind} source needs a 'path'")
+    splits = getattr(SOURCES[kind], "SPLITS", None)
+    if splits and source.get("split", splits[0]) not in splits:
+        raise RecipeError(f"{where}.split = {source.get('split')!r}: valid splits are {', '.join(map(repr, splits))}")
+    if hasattr(SOURCES[kind], "validate"):
+        SOURCES[kind].validate(source, where)
 
 
 def check_sources(sources: list[dict], where: str = "data.sources", max_undecodable_fraction: float = 0.001,

@@ -20,8 +20,8 @@ import copy
 
 import torch
 
-from ...attention.fot import default_last_context_length, keys_at_start
-from ...eval.streamed import StreamedModel
+from .attention import default_last_context_length, keys_at_start
+from ...attention.streamed import StreamedModel
 
 
 class FotMemory:

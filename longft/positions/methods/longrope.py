@@ -1,4 +1,4 @@
-"""LongRoPE (Ding et al. 2024): searched per-dimension factors, long and short (positions/longrope/ searches them)."""
+"""LongRoPE (Ding et al. 2024): searched per-dimension factors, long and short (methods/longrope/ searches them)."""
 from ...errors import RecipeError
 
 

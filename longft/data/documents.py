@@ -1,7 +1,7 @@
-"""Held-out evaluation documents, tokenized once."""
+"""Long documents from sources, tokenized: what evaluation scores and a LongRoPE search measures fitness on."""
 from __future__ import annotations
 
-from ..data.sources import load_documents
+from .sources import load_documents
 
 
 def long_documents(sources: list[dict], tokenizer, min_tokens: int, num_docs: int) -> list[list[int]]:

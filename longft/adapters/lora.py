@@ -1,10 +1,8 @@
-"""LongLoRA: S²-Attn for training, and LoRA with trainable embeddings and norms ("LoRA+").
+"""LoRA adapters (peft) with trainable embeddings and norms (LongLoRA's "LoRA+"), and QLoRA's 4-bit base.
 
-The base model is loaded as usual (with its rope scaling), then:
-- attention.method = s2: S²-Attn (attention/s2attn.py) is registered with transformers'
-  AttentionInterface through the attention registry; export switches back to full attention;
-- adapter.method = lora: peft LoRA on the target projections, with the embedding and every
-  norm trained in full (peft `modules_to_save`, so checkpoints hold them and merge folds them in).
+adapter.method = lora: peft LoRA on the target projections, with the embedding and every norm
+trained in full (peft `modules_to_save`, so checkpoints hold them and merge folds them in). Any
+recipe can take adapters; LongLoRA's S²-Attn is methods/longlora/.
 """
 from __future__ import annotations
 

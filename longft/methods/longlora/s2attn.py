@@ -22,10 +22,10 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import RecipeError
-from .boundaries import cu_seq_lens, document_starts, index_in_document
-from .heads import global_head_offset
-from .segments import repeat_kv, sdpa_in_segments, segment_spans
+from ...errors import RecipeError
+from ...attention.boundaries import cu_seq_lens, document_starts, index_in_document
+from ...attention.heads import global_head_offset
+from ...attention.segments import repeat_kv, sdpa_in_segments, segment_spans
 
 NAME = "longft_s2attn"
 

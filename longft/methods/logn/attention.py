@@ -8,8 +8,8 @@ back on. Plain transformers without longft runs such a checkpoint with ordinary 
 """
 from __future__ import annotations
 
-from ..errors import RecipeError
-from .masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
+from ...errors import RecipeError
+from ...attention.masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
 
 NAME = "longft_logn"
 

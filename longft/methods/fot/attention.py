@@ -20,11 +20,11 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from ..errors import RecipeError
-from .full import make_full_attention, mask_or_none
-from .masked import allowed_pairs, key_positions
-from .rope_angles import rope_inv_freq, rotate_back
-from .segments import repeat_kv
+from ...errors import RecipeError
+from ...attention.full import make_full_attention, mask_or_none
+from ...attention.masked import allowed_pairs, key_positions
+from ...attention.rope_angles import rope_inv_freq, rotate_back
+from ...attention.segments import repeat_kv
 
 NAME = "longft_fot"
 PARAMS = {"memory_layers", "window", "windows_per_stream", "cross_batch", "stepping", "last_context_length"}
@@ -146,8 +146,8 @@ def check_stage(attention, stage, config) -> None:
     if outside:
         raise RecipeError(f"attention.params.memory_layers has {outside}: the model has {n_layers} layers, "
                           f"indices 0..{n_layers - 1}")
-    from ..positions.methods import POSITION_METHODS
-    from ..positions.rope import original_window
+    from ...positions.methods import POSITION_METHODS
+    from ...positions.rope import original_window
 
     orig = original_window(config, stage.position)
     scales = POSITION_METHODS[stage.position.method].bounded_by_factor and stage.position.factor

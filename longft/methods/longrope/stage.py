@@ -1,5 +1,6 @@
-"""LongRoPE search stages (`kind: search`): search rescale factors for one length, write them into
-the model's `rope_parameters` as transformers' `longrope` type, and save the checkpoint.
+"""`kind: search` — LongRoPE's search stage: search rescale factors for one length, write them into
+the model's `rope_parameters` as transformers' `longrope` type, and save the checkpoint. A stage
+kind (`describe`, `sources`, `preflight`, `run`, as stages/ lists them).
 
 - `search.length` longer than the original window L searches the long factors for that length
   (seeded with PI, NTK, YaRN and, in a progressive recipe, the earlier long factors stretched);
@@ -13,13 +14,13 @@ import json
 import time
 from pathlib import Path
 
-from ..recipe.schema import Recipe, SearchConfig
-from ..errors import RecipeError
-from ..positions.longrope.candidates import SearchSpace, base_inv_freq, method_factors
-from ..positions.longrope.fitness import CandidateFitness, longrope_attention_scale
-from ..outputs import atomic_write_json
-from ..positions.longrope.report import plot_search_history
-from ..positions.longrope.search import evolutionary_search
+from ...recipe.schema import Recipe, SearchConfig
+from ...errors import RecipeError
+from .candidates import SearchSpace, base_inv_freq, method_factors
+from .fitness import CandidateFitness, longrope_attention_scale
+from ...outputs import atomic_write_json
+from .report import plot_search_history
+from .search import evolutionary_search
 
 FACTORS_FILE = "longrope_factors.json"
 STATE_FILE = "search_state.json"
@@ -70,7 +71,7 @@ def plan_search(model_config, window: int, length: int, cfg: SearchConfig):
 
 
 def search_documents(cfg: SearchConfig, tokenizer, length: int) -> list[list[int]]:
-    from ..eval.documents import long_documents
+    from ...data.documents import long_documents
 
     docs = long_documents(cfg.sources, tokenizer, length, cfg.num_docs)
     if not docs:
@@ -83,11 +84,11 @@ def search_documents(cfg: SearchConfig, tokenizer, length: int) -> list[list[int
 def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None = None) -> dict:
     from transformers import set_seed
 
-    from ..export import export_checkpoint
-    from ..models import load_model, load_tokenizer, model_dtype
-    from ..export import save_initial
-    from ..stage_marker import STAGE_MARKER
-    from ..positions.rope import original_window
+    from ...export import export_checkpoint
+    from ...models import load_model, load_tokenizer, model_dtype
+    from ...export import save_initial
+    from ...stage_marker import STAGE_MARKER
+    from ...positions.rope import original_window
 
     stage_dir.mkdir(parents=True, exist_ok=True)
     tokenizer = load_tokenizer(stage.model)
@@ -152,3 +153,32 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": {k: v for k, v in summary.items() if k != "history"}}
     export_checkpoint(model, tokenizer, stage_dir / "final", {STAGE_MARKER: json.dumps(marker, indent=2, default=str)})
     return marker["summary"]
+
+
+def describe(stage) -> str:
+    return f"LongRoPE search for {stage.length()} tokens"
+
+
+def sources(stage) -> list[tuple[list, str]]:
+    return [(stage.search.sources, "search.sources")]
+
+
+def preflight(name: str, stage, earlier: list) -> None:
+    """Short factors (a search at the original window) need long factors from an earlier search."""
+    window = stage.position.original_max_position_embeddings
+    searched_before = any(s.kind == "search" and s.length() > (window or 0) for s in earlier)
+    if window and stage.length() == window and not searched_before:
+        raise RecipeError(
+            f"stage {name}: search.length = {window} is the original window, which searches short factors; "
+            "they need long factors from an earlier search stage for a longer length"
+        )
+
+
+def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> dict:
+    """A search runs in the main process alone; the other ranks wait and read its checkpoint."""
+    from ...distributed import process_state
+
+    state = process_state()
+    summary = run_search_stage(stage, stage_dir, fingerprint, initial_dir) if state.is_main_process else {}
+    state.wait_for_everyone()
+    return summary

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import RecipeError
-from .masked import allowed_pairs, attend, key_positions, logn_factor, no_mask, query_positions
-from .rope_angles import rope_inv_freq, rotate_back
+from ...errors import RecipeError
+from ...attention.masked import allowed_pairs, attend, key_positions, logn_factor, no_mask, query_positions
+from ...attention.rope_angles import rope_inv_freq, rotate_back
 
 NAME = "longft_window"
 

@@ -1,0 +1,65 @@
+"""Recipes ready to run: read (recipe/), with named mixes resolved by the data layer, then every
+name checked against the registry that defines it and each method's own checks applied.
+
+This is the one validation step above both the schema and the registries: the schema knows field
+types and ranges, the registries know their names, and only here do the two meet. The pipeline,
+the CLI and --smoke load recipes through this module.
+"""
+from __future__ import annotations
+
+from .data.mix.definition import normalize_layer, parse_mix
+from .data.sources import validate_source
+from .eval.ruler import SCORING_MODES, TASKS
+from .eval.ruler.templates import TEMPLATES
+from .methods.registry import ATTENTION_METHODS, position_length
+from .positions.methods import POSITION_METHODS
+from .positions.rope import check_length_fits_method
+from .positions.schemes import POSITION_SCHEMES
+from .recipe.loading import build_recipe, raw_stages, read_raw_recipe
+from .recipe.schema import Recipe, check_choice
+from .stages import STAGE_KINDS
+
+
+def check_recipe(recipe: Recipe) -> None:
+    """The checks that need the registries, in the order a reader meets the sections."""
+    position, attention, data, ev = recipe.position, recipe.attention, recipe.data, recipe.eval
+    check_choice("position.method", position.method, tuple(POSITION_METHODS))
+    check_choice("position.scheme", position.scheme, tuple(POSITION_SCHEMES))
+    POSITION_METHODS[position.method].validate(position)
+    check_choice("attention.method", attention.method, tuple(ATTENTION_METHODS))
+    if data.mix is not None:
+        parse_mix(data.mix, data.seq_len)
+    else:
+        for i, source in enumerate(data.sources):
+            validate_source(source, f"data.sources[{i}]")
+    for i, source in enumerate(ev.sources):
+        validate_source(source, f"eval.sources[{i}]")
+    for task in ev.ruler_tasks:
+        check_choice("eval.ruler_tasks[]", task, tuple(TASKS))
+    check_choice("eval.ruler_scoring", ev.ruler_scoring, SCORING_MODES)
+    check_choice("eval.ruler_template", ev.ruler_template, tuple(TEMPLATES))
+    for i, source in enumerate(recipe.search.sources):
+        validate_source(source, f"search.sources[{i}]")
+    ATTENTION_METHODS[attention.method].validate(attention, data.seq_len, position.original_max_position_embeddings)
+    check_length_fits_method(position, position_length(attention, data.seq_len))
+    POSITION_SCHEMES[position.scheme].validate(position.scheme_params, data.seq_len, position.covered_length(data.seq_len))
+
+
+def from_dict(raw: dict) -> Recipe:
+    recipe = build_recipe(raw)
+    check_choice("kind", recipe.kind, tuple(STAGE_KINDS))
+    check_recipe(recipe)
+    return recipe
+
+
+def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = False) -> Recipe:
+    return from_dict(read_raw_recipe(name_or_path, overrides, smoke, normalize_layer))
+
+
+def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
+    """One checked recipe per stage: the top-level values with the stage's overrides on top."""
+    if not recipe.stages:  # checked again: a recipe may come from `recipe.loading` alone (the testbed base)
+        check_choice("kind", recipe.kind, tuple(STAGE_KINDS))
+        check_recipe(recipe)
+        return [("main", recipe)]
+    return [(name, from_dict(raw)) for name, raw in raw_stages(recipe, normalize_layer)]
