@@ -6,7 +6,7 @@ RECIPE ?= tiny-yarn-4x
 ARGS ?=
 STAMP := $(VENV)/.installed
 
-.PHONY: install finetune test smoke benchmark clean
+.PHONY: install finetune test smoke docs benchmark clean
 
 $(STAMP): pyproject.toml requirements-cpu.txt
 	$(PYTHON) -m venv $(VENV)
@@ -27,5 +27,8 @@ test: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m pytest -q -m smoke tests
 
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict
+
 clean:
-	rm -rf runs .cache
+	rm -rf runs .cache site
