@@ -23,6 +23,7 @@ from .stages import STAGE_KINDS
 def check_recipe(recipe: Recipe) -> None:
     """The checks that need the registries, in the order a reader meets the sections."""
     position, attention, data, ev = recipe.position, recipe.attention, recipe.data, recipe.eval
+    check_choice("kind", recipe.kind, tuple(STAGE_KINDS))
     check_choice("position.method", position.method, tuple(POSITION_METHODS))
     check_choice("position.scheme", position.scheme, tuple(POSITION_SCHEMES))
     POSITION_METHODS[position.method].validate(position)
@@ -47,7 +48,6 @@ def check_recipe(recipe: Recipe) -> None:
 
 def from_dict(raw: dict) -> Recipe:
     recipe = build_recipe(raw)
-    check_choice("kind", recipe.kind, tuple(STAGE_KINDS))
     check_recipe(recipe)
     return recipe
 
@@ -59,7 +59,6 @@ def load_recipe(name_or_path: str, overrides: dict | None = None, smoke: bool = 
 def stage_recipes(recipe: Recipe) -> list[tuple[str, Recipe]]:
     """One checked recipe per stage: the top-level values with the stage's overrides on top."""
     if not recipe.stages:  # checked again: a recipe may come from `recipe.loading` alone (the testbed base)
-        check_choice("kind", recipe.kind, tuple(STAGE_KINDS))
         check_recipe(recipe)
         return [("main", recipe)]
     return [(name, from_dict(raw)) for name, raw in raw_stages(recipe, normalize_layer)]
