@@ -18,7 +18,10 @@ USAGE = """longft <command> ...
   search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
   eval CHECKPOINT [--recipe R] [--base PATH] [--suite standard|ruler] [--lengths N ...] [--tasks T ...] [--eval.field VALUE ...]
-  export CHECKPOINT OUT [--overwrite]                  write a plain HF checkpoint (adapters merged)
+  export CHECKPOINT OUT [--overwrite] [--dynamic-as-fixed]
+                                                       write a plain HF checkpoint (adapters merged)
+  serve-check CHECKPOINT [--engine vllm|lm-eval] [--engine-python PY] [--lengths N ...] [--context N]
+                                                       prompt log-probs of an engine against transformers, by length
   plan RECIPE --gpus N --gpu-memory GIB [--config C]   per-GPU memory by term; the smallest SP degree / ZeRO stage that fits
   recipes                                              list the shipped recipes
   configs                                              paths of the shipped accelerate and DeepSpeed configs
@@ -139,6 +142,8 @@ def cmd_export(argv: list[str]) -> int:
     parser.add_argument("checkpoint", help="a trained model folder, or a peft adapter folder")
     parser.add_argument("out")
     parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint already at OUT")
+    parser.add_argument("--dynamic-as-fixed", action="store_true",
+                        help="write dynamic NTK as the fixed RoPE base it reaches at the target length (portable)")
     args = parser.parse_args(argv)
     src, out = Path(args.checkpoint), Path(args.out)
     if not src.is_dir():
@@ -148,18 +153,34 @@ def cmd_export(argv: list[str]) -> int:
     if not (src / "adapter_config.json").is_file():
         check_config_file(src, "checkpoint")
     check_weights(src, "checkpoint")
+    if args.dynamic_as_fixed:
+        _check_dynamic(src)
     check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)
     with RunLock.beside(out, "export OUT", "choose another OUT"):
         check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)  # under the lock
-        _export(src, out)
-    print(f"exported {out} (loads with AutoModelForCausalLM.from_pretrained)")
+        length = _export(src, out, args.dynamic_as_fixed)
+    print(f"exported {out}: serves {length} tokens, loads with AutoModelForCausalLM.from_pretrained; "
+          f"engine notes in {out / 'longft_export.json'}")
     return 0
 
 
-def _export(src: Path, out: Path) -> None:
+def _check_dynamic(src: Path) -> None:
+    from transformers import AutoConfig
+
+    folder = src
+    if (src / "adapter_config.json").is_file():  # an adapter folder: its base model's config
+        folder = Path(json.loads((src / "adapter_config.json").read_text()).get("base_model_name_or_path") or src)
+    rope = getattr(AutoConfig.from_pretrained(str(folder)), "rope_parameters", None) or {}
+    if rope.get("rope_type") != "dynamic":
+        raise RecipeError(f"--dynamic-as-fixed: {str(src)!r} has rope_type {rope.get('rope_type')!r}; it applies to "
+                          "rope_type 'dynamic' only")
+
+
+def _export(src: Path, out: Path, dynamic_as_fixed: bool = False) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .export import export_checkpoint
+    from .export import serving_length
+    from .methods.engine_notes import export_for_serving
 
     if (src / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
@@ -168,7 +189,39 @@ def _export(src: Path, out: Path) -> None:
     else:
         model = AutoModelForCausalLM.from_pretrained(str(src))
     tokenizer = AutoTokenizer.from_pretrained(str(src))
-    export_checkpoint(model, tokenizer, out)
+    if dynamic_as_fixed:
+        from .positions.methods.dynamic_ntk import fixed_equivalent
+
+        config = model.config
+        config.rope_parameters, config.max_position_embeddings = fixed_equivalent(config.to_dict())
+        print(f"[export] dynamic NTK written as plain RoPE with base {config.rope_parameters['rope_theta']:.6g} "
+              f"for {config.max_position_embeddings} tokens", flush=True)
+    export_for_serving(model, tokenizer, out, label="export")
+    return serving_length(model.config.to_dict())
+
+
+def cmd_serve_check(argv: list[str]) -> int:
+    from .serving.check import DEFAULT_TOLERANCE, plan_check, serve_check
+    from .serving.engines import ENGINES
+
+    parser = argparse.ArgumentParser(prog="longft serve-check")
+    parser.add_argument("checkpoint", help="an exported (or trained) model folder")
+    parser.add_argument("--engine", default="vllm", help=f"one of {', '.join(ENGINES)}")
+    parser.add_argument("--engine-python", default=None, help="the Python of vLLM's own virtualenv")
+    parser.add_argument("--lengths", type=int, nargs="+", default=None, help="prompt lengths (default: bands by window)")
+    parser.add_argument("--recipe", default="tiny-yarn-4x", help="recipe whose eval.sources give the held-out prompts")
+    parser.add_argument("--docs", type=int, default=4, help="prompts a length")
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE, help="nats a token")
+    parser.add_argument("--context", type=int, default=None,
+                        help="start the engine with this context (vLLM max_model_len); default: what it derives")
+    args = parser.parse_args(argv)
+    if args.docs < 1 or not args.tolerance >= 0:
+        raise RecipeError(f"--docs {args.docs} / --tolerance {args.tolerance}: need --docs >= 1 and --tolerance >= 0")
+    ckpt = Path(args.checkpoint)
+    lengths = plan_check(ckpt, args.engine, args.lengths, args.engine_python, args.context)
+    recipe = load_recipe(args.recipe)
+    return serve_check(ckpt, args.engine, lengths, recipe.eval.sources, args.docs, args.tolerance, args.engine_python,
+                       args.context)
 
 
 def cmd_plan(argv: list[str]) -> int:
@@ -193,7 +246,8 @@ def cmd_plan(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "plan": cmd_plan, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval, "export": cmd_export}
+COMMANDS = {"train": cmd_train, "plan": cmd_plan, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval,
+            "export": cmd_export, "serve-check": cmd_serve_check}
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -47,7 +47,7 @@ def arm(point: str) -> None:
 
         torch.save = save
     elif kind == "export":
-        from longft import export
+        from longft.export import checkpoint as export
 
         original_replace = export.replace_folder
 

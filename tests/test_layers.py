@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
                            "longft.testbed")),
     ("models and checkpoints", ("longft.models", "longft.adapters", "longft.export", "longft.stage_marker")),
     ("methods", ("longft.methods",)),
-    ("training and evaluation", ("longft.train", "longft.eval", "longft.plan")),
+    ("training and evaluation", ("longft.train", "longft.eval", "longft.plan", "longft.serving")),
     ("stages", ("longft.stages",)),
     ("pipeline", ("longft.validation", "longft.smoke", "longft.pipeline")),
     ("command line", ("longft.cli", "longft.__main__")),

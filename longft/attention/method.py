@@ -11,7 +11,8 @@ of its own gives `rows(attention)` for the collator; one that evaluates through 
 gives `inference_model(model, settings)`; `check_stage(attention, stage, model config)` checks it
 against the model and the batch before work starts; `position_span(attention, seq_len)` says how
 far positions run in a row when that is less than the sequence; `smoke_params` shrinks its settings
-for --smoke.
+for --smoke. `engine_note` says what a serving engine, which knows none of this, runs instead
+(longft export writes it beside the weights).
 """
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class AttentionMethod:
     inference_model: Callable | None = None  # (model, saved settings) -> what evaluation runs
     position_span: Callable | None = None  # (attention settings, seq_len) -> positions a row spans
     smoke_params: Callable | None = None  # (params, smoke seq_len, stand-in layers) -> params for --smoke
+    engine_note: Callable | None = None  # (saved settings) -> what plain engines lose, for inference methods
 
 
 def nothing(*args) -> None:

@@ -32,7 +32,8 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     from ..methods.registry import position_length, use_attention
     from ..data.prepare import prepare_packed
     from ..distributed import process_state
-    from ..export import export_checkpoint, save_initial
+    from ..export import save_initial
+    from ..methods.engine_notes import export_for_serving
     from ..outputs import raise_if_disk_full
     from ..adapters.lora import apply_adapter, quantization_config
     from ..models import load_model, load_tokenizer, model_dtype
@@ -78,6 +79,6 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": summary}
     if state.is_main_process:
         extra = {STAGE_MARKER: json.dumps(marker, indent=2, default=str)}
-        export_checkpoint(model, tokenizer, stage_dir / "final", extra, state_dict=state_dict)
+        export_for_serving(model, tokenizer, stage_dir / "final", extra, state_dict=state_dict, label="train")
     state.wait_for_everyone()
     return summary

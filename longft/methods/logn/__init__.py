@@ -13,4 +13,9 @@ ATTENTION = AttentionMethod(
     validate=attention.validate, preflight=nothing,
     register=lambda a, w: attention.register(attention.settings(a, w)),
     settings=attention.settings, restore=attention.register,
+    engine_note=lambda saved: (
+        f"log-n attention: vLLM, llama.cpp, SGLang and TGI run ordinary attention, without the max(1, log n / "
+        f"log {saved['base']}) logit scale it was trained with, so past {saved['base']} tokens they "
+        "run a different model; longft's loaders (longft eval) switch it back on"
+    ),
 )

@@ -84,7 +84,7 @@ def search_documents(cfg: SearchConfig, tokenizer, length: int) -> list[list[int
 def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None = None) -> dict:
     from transformers import set_seed
 
-    from ...export import export_checkpoint
+    from ..engine_notes import export_for_serving
     from ...models import load_model, load_tokenizer, model_dtype
     from ...export import save_initial
     from ...stage_marker import STAGE_MARKER
@@ -151,7 +151,8 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
             flush=True,
         )
     marker = {"fingerprint": fingerprint, "recipe": stage.to_dict(), "summary": {k: v for k, v in summary.items() if k != "history"}}
-    export_checkpoint(model, tokenizer, stage_dir / "final", {STAGE_MARKER: json.dumps(marker, indent=2, default=str)})
+    export_for_serving(model, tokenizer, stage_dir / "final", {STAGE_MARKER: json.dumps(marker, indent=2, default=str)},
+                       label="search")
     return marker["summary"]
 
 

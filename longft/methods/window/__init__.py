@@ -14,9 +14,18 @@ WINDOW = AttentionMethod(
     validate=attention.validate_window, preflight=nothing,
     register=lambda a, w: attention.register(attention.settings_window(a, w)),
     settings=attention.settings_window, restore=attention.register,
+    engine_note=lambda saved: (
+        f"window attention: plain engines run full attention, not the {saved['window']}-token window the model "
+        "was trained with, so each token sees more than it learnt to and the memory bound is lost"
+    ),
 )
 HYBRID = AttentionMethod(
     validate=attention.validate_hybrid, preflight=nothing,
     register=lambda a, w: attention.register(attention.settings_hybrid(a, w)),
     settings=attention.settings_hybrid, restore=attention.register,
+    engine_note=lambda saved: (
+        f"hybrid attention: plain engines run every layer as full attention with RoPE, not the last "
+        f"{saved.get('full_layers')} layers' full attention without RoPE and with log-n, nor the window of the others: "
+        "a different model past the window"
+    ),
 )

@@ -13,3 +13,17 @@ def rope_parameters(current: dict, orig: int, position, target_len: int) -> tupl
 
 def validate(position) -> None:
     pass
+
+
+def engine_note(config: dict) -> str:
+    window = config["rope_parameters"]["original_max_position_embeddings"]
+    note = (
+        f"LongRoPE's short factors are chosen per forward call only by transformers (sequences within {window} "
+        "tokens); vLLM chooses once from its max_model_len and llama.cpp once from its context size, so served "
+        f"past {window} tokens they use the long factors for every request, short prompts included (SGLang: for "
+        "the whole batch when any position passes the window; TGI: by position within one sequence)"
+    )
+    if config.get("model_type") != "phi3":
+        note += ("; llama.cpp's converter writes LongRoPE factor tensors only for Phi-3-family models, so a "
+                 f"{config.get('model_type')} GGUF runs without them")
+    return note

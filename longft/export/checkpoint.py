@@ -8,7 +8,8 @@ from __future__ import annotations
 import copy
 from pathlib import Path
 
-from .outputs import recover_folder, replace_folder, staging_folder
+from ..outputs import recover_folder, replace_folder, staging_folder
+from .reader_config import write_reader_fields
 
 TRAINING_ONLY_ATTENTION_PREFIX = "longft_"
 
@@ -52,9 +53,14 @@ def merge_gathered_adapters(model, state_dict: dict):
     return skeleton.merge_and_unload()
 
 
-def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None, state_dict=None) -> Path:
+def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] | None = None, state_dict=None,
+                      notes: list[str] | None = None) -> Path:
     """Save next to `out`, then rename, so an existing checkpoint is never half-overwritten.
     Callers decide whether `out` may be replaced (`outputs.check_replace_target`).
+
+    The config and tokenizer get the fields every reader looks for (reader_config.py); `notes`,
+    what serving engines will do with this checkpoint (methods/engine_notes.py), go into
+    longft_export.json beside the weights.
 
     `state_dict`: the full weights gathered from DeepSpeed / FSDP training, whose local module may
     hold only a shard; adapters are merged from them."""
@@ -78,6 +84,7 @@ def export_checkpoint(model, tokenizer, out: Path, extra_files: dict[str, str] |
     tokenizer.save_pretrained(tmp)
     for name, text in (extra_files or {}).items():
         (tmp / name).write_text(text)
+    write_reader_fields(tmp, notes)
     replace_folder(tmp, out)
     return out
 
