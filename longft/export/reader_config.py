@@ -5,8 +5,8 @@ and older llama.cpp converters read the legacy `rope_scaling` with a top-level `
 checkpoint without them unscaled, silently. So an export carries both forms, identical (transformers 5
 reads the pair back to the same `rope_parameters`), plus the lengths engines take the served context
 from: `max_position_embeddings`, the top-level `original_max_position_embeddings` (llama.cpp's
-converter reads it for llama3 and longrope) and the tokenizer's `model_max_length` (vLLM serves at
-the smaller of it and the config's length).
+converter reads it for llama3 and longrope) and the tokenizer's `model_max_length` (TGI serves at most
+that; vLLM 0.32 reads it for pooling models only, lm-eval where the config gives no length).
 """
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 
 from ..attention.method import CONFIG_KEY
+from ..positions.methods import dynamic_ntk
+from ..positions.rope import window_of
 
 EXPORT_NOTES_FILE = "longft_export.json"  # what engines will do with the checkpoint, beside the weights
 TOP_LEVEL_WINDOW_TYPES = ("llama3", "longrope")
@@ -24,17 +26,12 @@ def serving_length(config: dict) -> int:
     `max_position_embeddings` (its scaling starts past it) and reaches factor x that."""
     rope = config.get("rope_parameters") or {}
     if rope.get("rope_type") == "dynamic":
-        return int(config["max_position_embeddings"] * rope["factor"])
+        return dynamic_ntk.target_length(config)
     return int(config["max_position_embeddings"])
 
 
 def original_window(config: dict) -> int:
-    rope = config.get("rope_parameters") or {}
-    if rope.get("original_max_position_embeddings"):
-        return int(rope["original_max_position_embeddings"])
-    if rope.get("rope_type") == "linear":
-        return int(config["max_position_embeddings"] / rope["factor"])
-    return int(config["max_position_embeddings"])
+    return window_of(config.get("rope_parameters") or {}, config["max_position_embeddings"])
 
 
 def for_every_reader(config: dict) -> dict:

@@ -15,12 +15,16 @@ def original_window(model_config, position: PositionConfig) -> int:
     """The window the weights were pretrained with, wherever the config keeps it."""
     if position.original_max_position_embeddings:
         return position.original_max_position_embeddings
-    rope = getattr(model_config, "rope_parameters", None) or {}
+    return window_of(getattr(model_config, "rope_parameters", None) or {}, model_config.max_position_embeddings)
+
+
+def window_of(rope: dict, max_positions: int) -> int:
+    """The pretrained window a config's rope parameters and max_position_embeddings imply."""
     if rope.get("original_max_position_embeddings"):
         return int(rope["original_max_position_embeddings"])
     if rope.get("rope_type") == "linear":  # linear keeps no original window: undo its stretch
-        return int(model_config.max_position_embeddings / rope["factor"])
-    return int(model_config.max_position_embeddings)
+        return int(max_positions / rope["factor"])
+    return int(max_positions)
 
 
 def check_window_from_config(model_config, position: PositionConfig, length: int, source: str) -> None:

@@ -16,16 +16,14 @@ DEFAULT_TOLERANCE = 0.01  # nats a token: perplexities within 1%
 
 
 def read_export_config(checkpoint: Path) -> dict:
-    from ..models import check_weights
+    from ..models import check_config_file, check_weights
 
     if not checkpoint.is_dir() or not (checkpoint / "config.json").is_file():
         raise RecipeError(f"{str(checkpoint)!r} is not a checkpoint (no config.json); pass a folder written by "
                           "longft export or longft train")
+    check_config_file(checkpoint, "checkpoint")
     check_weights(checkpoint, "checkpoint")
-    try:
-        return json.loads((checkpoint / "config.json").read_text())
-    except ValueError as exc:
-        raise RecipeError(f"{str(checkpoint / 'config.json')!r} is not valid JSON ({exc})") from None
+    return json.loads((checkpoint / "config.json").read_text())
 
 
 def plan_check(checkpoint: Path, engine: str, lengths: list[int] | None, engine_python: str | None,

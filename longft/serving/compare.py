@@ -35,11 +35,15 @@ def compare_band(model, length: int, expected: int, scored: list) -> Band:
     eng = sum(s.total_logprob for s in scored)
     count = sum(s.count for s in scored)
     gap = abs(ref - eng) / count if math.isfinite(eng) else math.inf
-    return Band(length, len(scored), expected, math.exp(-ref / count), _exp(-eng / count), gap)
+    return Band(length, len(scored), expected, perplexity(-ref / count), perplexity(-eng / count), gap)
 
 
-def _exp(x: float) -> float:
-    return math.exp(x) if math.isfinite(x) and x < 700 else (math.inf if not math.isnan(x) else math.nan)
+def perplexity(nll: float) -> float:
+    """exp(mean NLL); NaN stays NaN, and one too large for a float is inf."""
+    try:
+        return math.exp(nll)
+    except OverflowError:
+        return math.inf
 
 
 def format_bands(bands: list[Band], engine: str, tolerance: float, served: int) -> str:

