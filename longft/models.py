@@ -9,18 +9,15 @@ import torch
 
 from .recipe.schema import ModelConfig, PositionConfig
 from .errors import RecipeError
+from .families import SUPPORTED_MODEL_TYPES, config_class
 from .positions.rope import apply_position_method
+from .pretrained import smollm2
 
-SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "qwen3")
 # Models that longft builds itself, by name -> a function that builds (once) and returns the folder.
 # The pipeline registers "testbed" (the tiny base it pretrains), which needs the pipeline to build.
-NAMED_MODELS: dict = {}
-
-
-def _config_class(family: str):
-    from transformers import LlamaConfig, MistralConfig, Qwen2Config
-
-    return {"llama": LlamaConfig, "mistral": MistralConfig, "qwen2": Qwen2Config}[family]
+NAMED_MODELS: dict = {smollm2.NAME: smollm2.build}
+# named models whose architecture is known before they are built -> a function giving their config
+NAMED_ARCHITECTURES: dict = {smollm2.NAME: smollm2.architecture}
 
 
 def resolve_model_path(name: str) -> str:
@@ -74,11 +71,13 @@ def architecture_config(model: ModelConfig):
     """The model's config without its weights, for checks before work starts (for a model longft
     builds itself, the architecture its recipe builds, vocabulary aside); None for one it cannot tell."""
     if model.init == "scratch":
-        return _config_class(model.family)(**dict(model.arch))
+        return config_class(model.family)(**dict(model.arch))
     if model.name_or_path in BUILT_BY_RECIPE:  # not built yet: the architecture its recipe will build
         from .recipe.loading import read_recipe
 
         return architecture_config(read_recipe(BUILT_BY_RECIPE[model.name_or_path]).model)
+    if model.name_or_path in NAMED_ARCHITECTURES:
+        return NAMED_ARCHITECTURES[model.name_or_path]()
     if model.name_or_path in NAMED_MODELS:
         return None
     from transformers import AutoConfig
@@ -114,6 +113,18 @@ def computes_in_bf16(precision: str) -> bool:
     return precision == "bf16-mixed" or model_dtype(precision) == torch.bfloat16
 
 
+def loadable_attention(config, requested: str) -> str:
+    """The implementation to build the model with: the recipe's, except SDPA on a family whose class
+    does not take it (Gemma 2, whose soft cap SDPA cannot apply), which builds with eager. longft's own
+    attention functions replace either once the model is built."""
+    from transformers import AutoModelForCausalLM
+
+    model_class = AutoModelForCausalLM._model_mapping.get(type(config), None)
+    if requested == "sdpa" and model_class is not None and not getattr(model_class, "_supports_sdpa", True):
+        return "eager"
+    return requested
+
+
 def load_model(
     model: ModelConfig, position: PositionConfig, target_len: int, tokenizer, dtype=torch.float32, quantization=None
 ):
@@ -121,7 +132,7 @@ def load_model(
 
     if model.init == "scratch":
         arch = dict(model.arch)
-        config = _config_class(model.family)(
+        config = config_class(model.family)(
             vocab_size=len(tokenizer),
             bos_token_id=tokenizer.bos_token_id,
             eos_token_id=tokenizer.eos_token_id,
@@ -129,13 +140,14 @@ def load_model(
             **arch,
         )
         apply_position_method(config, position, target_len)
-        config._attn_implementation = model.attn_implementation
-        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=model.attn_implementation)
+        attn = config._attn_implementation = loadable_attention(config, model.attn_implementation)
+        return AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation=attn)
     path = resolve_model_path(model.name_or_path)
     config = AutoConfig.from_pretrained(path)
     apply_position_method(config, position, target_len)
     return AutoModelForCausalLM.from_pretrained(
-        path, config=config, dtype=dtype, attn_implementation=model.attn_implementation, quantization_config=quantization
+        path, config=config, dtype=dtype, attn_implementation=loadable_attention(config, model.attn_implementation),
+        quantization_config=quantization
     )
 
 

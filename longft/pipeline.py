@@ -19,7 +19,7 @@ from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
 from .positions.rope import check_window_from_config
 from .positions.schemes import target_length
-from .validation import stage_recipes
+from .validation import check_family, stage_recipes
 from .recipe.schema import Recipe
 from .recipe.shipped import find_deepspeed_config
 from .run_lock import RunLock
@@ -74,6 +74,7 @@ def preflight(recipe: Recipe, stages) -> None:
                     check_window_from_config(architecture, stage.position, position_length(stage.attention, stage.data.seq_len), recipe_model)
                 except RecipeError as err:
                     raise RecipeError(f"stage {name}: {err}") from None
+            check_family(stage, architecture, f"stage {name}: ")
         quantization_config(stage.adapter)  # 4-bit without bitsandbytes / a GPU fails here
         check_lora_targets(stage.adapter, architecture)
         attention = ATTENTION_METHODS[stage.attention.method]

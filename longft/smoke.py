@@ -6,6 +6,7 @@ paper-sized or not, runs on a CPU in seconds on data that is on the machine.
 """
 from __future__ import annotations
 
+from .families import FAMILIES
 from .recipe.schema import Recipe
 from .validation import from_dict
 from .recipe.parsing import diff_fields
@@ -16,6 +17,7 @@ STANDIN_ARCH = {
     "num_hidden_layers": 2,
     "num_attention_heads": 4,
     "num_key_value_heads": 2,
+    "head_dim": 16,
     "tie_word_embeddings": True,
 }
 
@@ -66,7 +68,8 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
             name_or_path="standin",
             init="scratch",
             tokenizer="testbed",
-            arch={**STANDIN_ARCH, "max_position_embeddings": window},
+            # the family's own fields where its defaults do not fit a stand-in (experts, windows)
+            arch={**STANDIN_ARCH, **FAMILIES[d["model"]["family"]].standin, "max_position_embeddings": window},
         )
     if d["position"]["original_max_position_embeddings"] or d["position"]["method"] != "none":
         d["position"]["original_max_position_embeddings"] = window

@@ -16,6 +16,7 @@ from .positions.methods import POSITION_METHODS
 from .positions.rope import check_length_fits_method
 from .positions.schemes import POSITION_SCHEMES
 from .recipe.loading import build_recipe, raw_stages, read_raw_recipe
+from .errors import RecipeError
 from .recipe.schema import Recipe, check_choice
 from .stages import STAGE_KINDS
 
@@ -44,6 +45,60 @@ def check_recipe(recipe: Recipe) -> None:
     ATTENTION_METHODS[attention.method].validate(attention, data.seq_len, position.original_max_position_embeddings)
     check_length_fits_method(position, position_length(attention, data.seq_len))
     POSITION_SCHEMES[position.scheme].validate(position.scheme_params, data.seq_len, position.covered_length(data.seq_len))
+
+
+def family_refusals(stage: Recipe, config) -> list[tuple[str, str]]:
+    """(the setting, why) for each of the stage's methods that the model's family cannot take."""
+    from .families import family_of
+    from .train.loss import kernel_refusal
+    from .train.tiled_mlp import refusal as tiled_refusal
+
+    family = family_of(config)  # an unsupported type fails with the supported ones
+    found = []
+    if family.packing_refusal and stage.kind == "train":
+        found.append(("packed training", family.packing_refusal))
+    position = POSITION_METHODS[stage.position.method]
+    why = position.refusal(config) if position.refusal is not None else None
+    if (why := why or config_class_refusal(stage, config)):
+        found.append((f"position.method {stage.position.method!r}", why))
+    attention = ATTENTION_METHODS[stage.attention.method]
+    if attention.refusal is not None and (why := attention.refusal(stage.attention, config)):
+        found.append((f"attention.method {stage.attention.method!r}", why))
+    if stage.train.tiled_mlp and (why := tiled_refusal(config)):
+        found.append(("train.tiled_mlp", why))
+    if stage.train.loss_chunk_tokens and (why := kernel_refusal(config, stage.train.loss_kernel)):
+        found.append((f"train.loss_kernel {stage.train.loss_kernel!r}", why))
+    return found
+
+
+def config_class_refusal(stage: Recipe, config) -> str | None:
+    """What the family's own config class says to the rope parameters the position method writes
+    (Phi3Config takes only the default and longrope types)."""
+    import copy
+
+    from .positions.rope import apply_position_method
+
+    if stage.kind != "train" or stage.position.method == "none":
+        return None
+    try:
+        apply_position_method(copy.deepcopy(config), stage.position, position_length(stage.attention, stage.data.seq_len))
+    except (RecipeError, ArithmeticError, KeyError, TypeError):
+        return None  # the recipe's or the config's own mistake: the checks that own it say so
+    except ValueError as err:
+        return f"its config class refuses the rope parameters {stage.position.method} writes ({str(err).splitlines()[0]})"
+    return None
+
+
+def check_family(stage: Recipe, config, where: str = "") -> None:
+    """Fails before any work on the first method the model's family cannot take: one line naming the
+    family, the setting and the reason."""
+    from .errors import RecipeError
+    from .families.family import text_config
+
+    refused = family_refusals(stage, config)
+    if refused:
+        setting, why = refused[0]
+        raise RecipeError(f"{where}model type {text_config(config).model_type!r} cannot take {setting}: {why}")
 
 
 def from_dict(raw: dict) -> Recipe:

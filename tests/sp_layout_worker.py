@@ -3,7 +3,9 @@
 For each case, one packed batch whose documents cross the boundary between the two ranks' shards:
 the loss and every parameter gradient with sequence parallelism (DeepSpeed's UlyssesSPAttentionHF
 around longft's attention function, longft's per-shard loss) against the same model on the whole
-batch in one process. Prints one JSON line per case from rank 0: the largest differences.
+batch in one process, on Llama and on two other families (Qwen3: grouped-query attention with
+QK-norm; Qwen3-MoE: a mixture of experts). Prints one JSON line per case from rank 0: the largest
+differences.
 """
 import json
 import sys
@@ -19,6 +21,8 @@ from transformers.masking_utils import AttentionMaskInterface
 from longft.methods.longlora import s2attn
 from longft.attention.boundaries import cu_seq_lens_from_doc_lens
 from longft.attention.full import make_full_attention, mask_or_none
+from longft.families.family import head_dim
+from longft.families.logits import output_head
 from longft.train.loss import chunked_cross_entropy, shift_left
 from longft.train.sequence_parallel import shard_loss
 from longft.train.trainer import close_process_group
@@ -40,11 +44,18 @@ def batch(seed=0):
     return ids, pos, labels
 
 
-def model_for(kv_heads: int, attention, seed=0):
+def model_for(kv_heads: int, attention, seed=0, family="llama"):
     torch.manual_seed(seed)
-    cfg = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                      num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64)
-    model = LlamaForCausalLM(cfg)
+    if family == "llama":
+        cfg = LlamaConfig(vocab_size=100, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=kv_heads, max_position_embeddings=64)
+        model = LlamaForCausalLM(cfg)
+    else:
+        from family_models import tiny_config
+        from transformers import AutoModelForCausalLM
+
+        cfg = tiny_config(family, layers=2, vocab_size=100, num_key_value_heads=kv_heads)
+        model = AutoModelForCausalLM.from_config(cfg)
     AttentionInterface.register("sp_test_plain", attention)
     AttentionMaskInterface.register("sp_test_plain", mask_or_none)
     model.set_attn_implementation("sp_test_plain")
@@ -55,23 +66,23 @@ def grads(model):
     return {n: p.grad.detach().clone() for n, p in model.named_parameters()}
 
 
-def run_case(name, attention, kv_heads, drop_boundaries=False):
+def run_case(name, attention, kv_heads, drop_boundaries=False, family="llama"):
     rank, world = dist.get_rank(), dist.get_world_size()
     ids, pos, labels = batch()
     cu = cu_seq_lens_from_doc_lens(ROWS)
-    model = model_for(kv_heads, attention)
-    head = model.get_output_embeddings()
+    model = model_for(kv_heads, attention, family=family)
+    head = output_head(model)
     out = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu, output_hidden_states=True, logits_to_keep=1)
     whole_loss = chunked_cross_entropy(out.hidden_states[-1], labels, head, 16)
     whole_loss.backward()
     whole = grads(model)
 
-    model = model_for(kv_heads, attention)
-    head = model.get_output_embeddings()
+    model = model_for(kv_heads, attention, family=family)
+    head = output_head(model)
     cfg = model.config
     ulysses = UlyssesSPAttentionHF(
         attn=attention, batch_size=len(ROWS), attn_head_count=cfg.num_attention_heads,
-        attn_head_size=cfg.hidden_size // cfg.num_attention_heads, kv_head_count=cfg.num_key_value_heads,
+        attn_head_size=head_dim(cfg), kv_head_count=cfg.num_key_value_heads,
         num_hidden_layers=cfg.num_hidden_layers, process_group=parallel_state_sp.get_sequence_parallel_group(),
         seq_length_is_variable=True,
     )
@@ -108,6 +119,9 @@ def main():
     run_case("full-kv-replicated", full, kv_heads=1)
     run_case("s2", s2, kv_heads=2)
     run_case("s2-kv-replicated", s2, kv_heads=1)
+    for family in ("qwen3", "qwen3_moe"):
+        run_case(f"{family}-full", full, kv_heads=2, family=family)
+        run_case(f"{family}-s2", s2, kv_heads=2, family=family)
     # controls: the comparison notices a wrong layout
     run_case("control-no-boundaries", full, kv_heads=2, drop_boundaries=True)
     s2attn.global_head_offset = lambda module, local: (0, local)  # each rank splits its own heads in two

@@ -2,7 +2,7 @@
 packed batch, without the full logits ever existing; and the same weights after training through the
 Trainer (gradient accumulation, LoRA) as the plain loss gives."""
 import json
-from types import SimpleNamespace
+import math
 
 import pytest
 import torch
@@ -10,7 +10,6 @@ from safetensors.torch import load_file
 
 from longft.attention.full import register_full_attention
 from longft.data.collator import PackedCollator
-from longft.errors import RecipeError
 from longft.train.loss import ChunkedCausalLMLoss, chunked_cross_entropy
 
 PACKS = [
@@ -76,11 +75,19 @@ def test_a_batch_with_nothing_scored_gives_zero_not_nan(make_model):
     assert loss.item() == 0.0 and hidden.grad is not None
 
 
-def test_models_that_transform_their_logits_are_refused():
-    model = SimpleNamespace(config=SimpleNamespace(model_type="gemma2", final_logit_softcapping=30.0),
-                            get_output_embeddings=lambda: None)
-    with pytest.raises(RecipeError, match="final_logit_softcapping"):
-        ChunkedCausalLMLoss(model, 128)
+def test_logit_transforms_are_applied_and_refused_only_for_liger():
+    """Gemma 2's soft cap is part of the chunks' logits (tests/test_families.py compares the losses of
+    every family); Liger's fused kernel, which takes the head's weight alone, is refused for it."""
+    from transformers import Gemma2Config, LlamaConfig
+
+    from longft.train.loss import kernel_refusal, logit_transform
+
+    gemma = Gemma2Config(num_hidden_layers=1, final_logit_softcapping=2.0)
+    capped = logit_transform(gemma)(torch.tensor([10.0, -10.0, 0.5]))
+    assert capped.abs().max() < 2.0 and capped[2] == pytest.approx(2.0 * math.tanh(0.25))
+    assert kernel_refusal(gemma, "liger") and kernel_refusal(gemma, "chunked") is None
+    assert logit_transform(LlamaConfig(num_hidden_layers=1)) is None
+    assert kernel_refusal(LlamaConfig(num_hidden_layers=1), "liger") is None
 
 
 def weights(run_dir, which="main/final"):

@@ -18,6 +18,33 @@ def test_fixed_target_scores_the_same_tokens_with_more_context(make_model):
     assert out[16] != out[64]
 
 
+def test_perplexity_makes_only_the_logits_it_scores(make_model, monkeypatch):
+    """Evaluation memory does not grow with vocabulary x length: each forward returns the logits of
+    the scored positions only, and long rows go one at a time (perplexity.BATCH_TOKENS)."""
+    from longft.eval import perplexity
+
+    model = make_model()
+    docs = [torch.randint(3, 300, (200,), generator=torch.Generator().manual_seed(s)).tolist() for s in range(3)]
+    whole = fixed_target_perplexity(model, docs, [16, 64], target_tokens=8)
+    shapes = []
+
+    class Recording:
+        device, config = model.device, model.config
+
+        def __call__(self, **kwargs):
+            out = model(**kwargs)
+            shapes.append(tuple(out.logits.shape[:2]))
+            return out
+
+    monkeypatch.setattr(perplexity, "BATCH_TOKENS", 64)
+    one_by_one = fixed_target_perplexity(Recording(), docs, [16, 64], target_tokens=8)
+    assert all(math.isclose(one_by_one[c], whole[c], rel_tol=1e-5) for c in whole)
+    assert shapes == [(3, 9), (1, 9), (1, 9), (1, 9)]  # 3 rows of 16 tokens in one batch; 64 tokens: one each
+    shapes.clear()
+    sliding_window_perplexity(Recording(), docs[:1], window=64, stride=32)
+    assert shapes[0] == (1, 64) and all(n <= 33 for _, n in shapes[1:])
+
+
 def test_sliding_window_with_a_window_over_the_document_is_plain_perplexity(make_model):
     model = make_model()
     doc = torch.randint(3, 300, (50,), generator=torch.Generator().manual_seed(0)).tolist()

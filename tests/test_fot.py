@@ -46,7 +46,7 @@ def test_memory_keys_equal_keys_rotated_at_position_zero(rope):
     g = torch.Generator().manual_seed(0)
     raw = torch.randn(2, 2, 12, 16, generator=g)
     positions = torch.randint(0, 64, (2, 12), generator=g)
-    at_start = keys_at_start(rotate_at(model, raw, positions), positions, model.config)
+    at_start = keys_at_start(rotate_at(model, raw, positions), positions, model.config, 0)
     expected = rotate_at(model, raw, torch.zeros_like(positions))
     assert torch.allclose(at_start, expected, atol=1e-5)
     if rope:  # yarn's attention factor scales a key at position 0 too: the memory keeps it

@@ -16,10 +16,11 @@ PACKAGE = Path(__file__).resolve().parents[1] / "longft"
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("foundation", ("longft", "longft.errors", "longft.paths", "longft.yaml_files", "longft.outputs",
                     "longft.run_lock", "longft.distributed")),
+    ("model families", ("longft.families",)),
     ("recipe", ("longft.recipe",)),
     ("shared components", ("longft.data", "longft.positions", "longft.attention", "longft.synthetic",
                            "longft.testbed")),
-    ("models and checkpoints", ("longft.models", "longft.adapters", "longft.export", "longft.stage_marker")),
+    ("models and checkpoints", ("longft.models", "longft.pretrained", "longft.adapters", "longft.export", "longft.stage_marker")),
     ("methods", ("longft.methods",)),
     ("training and evaluation", ("longft.train", "longft.eval", "longft.plan", "longft.serving")),
     ("stages", ("longft.stages",)),

@@ -34,6 +34,7 @@ def test_ulysses_layout_with_packed_documents_equals_one_process():
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     results = {r["case"]: r for r in map(json.loads, (line for line in done.stdout.splitlines() if line.startswith("{")))}
     assert set(results) == {"full-segments", "full-dense", "full-kv-replicated", "s2", "s2-kv-replicated",
+                            "qwen3-full", "qwen3-s2", "qwen3_moe-full", "qwen3_moe-s2",
                             "control-no-boundaries", "control-s2-local-heads"}
     for case, r in results.items():
         if case.startswith("control"):

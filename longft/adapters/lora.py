@@ -10,9 +10,19 @@ import torch
 
 from ..recipe.schema import AdapterConfig
 from ..errors import RecipeError
+from ..families import family_of
 
-NORM_MODULES = ("input_layernorm", "post_attention_layernorm", "norm")
-TRAINABLE_MODULES = {"embed": ("embed_tokens",), "norm": NORM_MODULES, "lm_head": ("lm_head",)}
+
+
+def lora_targets(adapter: AdapterConfig, config) -> list:
+    """The recipe's `adapter.target_modules`, or its model family's attention projections."""
+    return list(adapter.target_modules) if adapter.target_modules else list(family_of(config).lora_targets)
+
+
+def trainable_modules(key: str, config) -> tuple:
+    """The modules `adapter.trainable_params` entry `key` names in this model's family."""
+    family = family_of(config)
+    return {"embed": family.embed, "norm": family.norms, "lm_head": ("lm_head",)}[key]
 
 
 def _untie_output(model) -> None:
@@ -28,14 +38,14 @@ def apply_adapter(model, adapter: AdapterConfig):
         return model
     from peft import LoraConfig, get_peft_model
 
-    modules_to_save = [m for key in adapter.trainable_params for m in TRAINABLE_MODULES[key]]
+    modules_to_save = [m for key in adapter.trainable_params for m in trainable_modules(key, model.config)]
     if "embed" in adapter.trainable_params and "lm_head" not in adapter.trainable_params:
         _untie_output(model)
     config = LoraConfig(
         r=adapter.r,
         lora_alpha=adapter.alpha,
         lora_dropout=adapter.dropout,
-        target_modules=list(adapter.target_modules),
+        target_modules=lora_targets(adapter, model.config),
         modules_to_save=modules_to_save or None,
         task_type="CAUSAL_LM",
     )
@@ -80,7 +90,7 @@ def check_lora_targets(adapter: AdapterConfig, config) -> None:
 
     if adapter.method != "lora" or config is None:
         return
-    plain = [name for name in adapter.target_modules if name != "all-linear" and re.fullmatch(r"[\w.]+", str(name))]
+    plain = [name for name in lora_targets(adapter, config) if name != "all-linear" and re.fullmatch(r"[\w.]+", str(name))]
     if not plain:
         return
     model_class = AutoModelForCausalLM._model_mapping[type(config)]

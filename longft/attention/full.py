@@ -7,8 +7,11 @@ Paths with one meaning (causal, never across a document boundary):
 - `flex`: flex attention with a BlockMask built from document ids ((N/128)² blocks);
 - `flash`: flash-attn varlen on `cu_seq_lens` (GPU only; its CPU twin is `segments`).
 `path: auto` takes flash where it runs, else dense up to `dense_mask_max_tokens` and segments past
-it. Without boundaries in the batch (evaluation, generation with a cache) it is transformers' own
-SDPA, so an exported model behaves as it did in training.
+it. A layer with a window of its own (`sliding_window`) or a logit soft cap (Gemma 2) takes the
+`masked` path instead: the same pairs within its window, the cap applied, N² memory. Without
+boundaries in the batch (evaluation, generation with a cache) it is transformers' own SDPA (for a soft cap,
+which SDPA has not, the scores written out over the same mask), so an exported model behaves as it did
+in training.
 """
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ import torch.nn.functional as F
 
 from ..errors import RecipeError
 from .boundaries import cu_seq_lens, dense_document_mask, document_ids, document_starts
+from .masked import allowed_pairs, attend
 from .method import AttentionMethod
 from .segments import repeat_kv, sdpa_in_segments
 
@@ -98,8 +102,20 @@ def make_full_attention(path: str = "auto", dense_mask_max_tokens: int = 8192, l
 
         cu = cu_seq_lens(kwargs)
         if cu is None:
+            if kwargs.get("softcap"):  # SDPA has no soft cap: the scores written out, over the same mask
+                B, _, q_len, _ = query.shape
+                allowed = attention_mask if attention_mask is not None else allowed_pairs(
+                    B, q_len, key.shape[2], query.device, kwargs)
+                return attend(query, key, value, allowed, scaling, softcap=kwargs["softcap"]), None
             return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
         B, H, N, _ = query.shape
+        if kwargs.get("sliding_window") or kwargs.get("softcap"):
+            if ("masked", N) not in announced:
+                announced.add(("masked", N))
+                log(f"[attention] packed batches of {N} tokens: layers with their own window or soft cap "
+                    "on the 'masked' path", flush=True)
+            allowed = allowed_pairs(B, N, N, query.device, kwargs)
+            return attend(query, key, value, allowed, scaling, softcap=kwargs.get("softcap")), None
         chosen = choose_path(path, N, query.is_cuda, dense_mask_max_tokens)
         if (chosen, N) not in announced:
             announced.add((chosen, N))

@@ -15,8 +15,18 @@ from .boundaries import cu_seq_lens, document_ids, document_starts
 from .segments import repeat_kv
 
 
+def layer_window(kwargs: dict, window: int | None = None) -> int | None:
+    """The tighter of a method's window and the layer's own (`sliding_window`, which transformers
+    passes to a sliding layer's attention: Mistral, Gemma 2/3, EXAONE 4 ...); None for neither."""
+    own = kwargs.get("sliding_window")
+    windows = [w for w in (window, own) if w]
+    return min(windows) if windows else None
+
+
 def allowed_pairs(batch: int, q_len: int, kv_len: int, device, kwargs: dict, window: int | None = None) -> torch.Tensor:
-    """(batch, 1, q_len, kv_len) bool: causal, inside one document, and within `window` keys."""
+    """(batch, 1, q_len, kv_len) bool: causal, inside one document, and within `window` keys (and
+    within the layer's own sliding window)."""
+    window = layer_window(kwargs, window)
     offset = kv_len - q_len
     qi = torch.arange(q_len, device=device)[:, None] + offset
     ki = torch.arange(kv_len, device=device)[None, :]
@@ -53,15 +63,28 @@ def logn_factor(positions: torch.Tensor, base: int) -> torch.Tensor:
     return torch.clamp(torch.log(n) / math.log(base), min=1.0)
 
 
-def attend(query, key, value, allowed, scaling, query_scale: torch.Tensor | None = None):
-    """SDPA over the allowed pairs; `query_scale` (batch, q_len) multiplies each query's logits.
-    Returns (B, N, H, D), the layout transformers expects back."""
+def scored_attention(query, key, value, allowed, scaling, softcap: float | None = None) -> torch.Tensor:
+    """Attention of (B, H, N, D) queries over keys and values with as many heads, over the allowed
+    pairs; with a soft cap (Gemma 2: logits -> cap * tanh(logits / cap) before the mask) the scores
+    are written out, as the family's eager attention does. Returns (B, H, N, D)."""
+    if not softcap:
+        return F.scaled_dot_product_attention(query, key, value, attn_mask=allowed, scale=scaling)
+    scale = scaling if scaling is not None else query.shape[-1] ** -0.5
+    scores = (query @ key.transpose(-1, -2)).float() * scale
+    scores = torch.tanh(scores / softcap) * softcap
+    scores = scores.masked_fill(~allowed, float("-inf"))
+    return torch.softmax(scores, dim=-1).to(value.dtype) @ value
+
+
+def attend(query, key, value, allowed, scaling, query_scale: torch.Tensor | None = None, softcap: float | None = None):
+    """Attention over the allowed pairs; `query_scale` (batch, q_len) multiplies each query's logits
+    (before a soft cap, as a sharper query would). Returns (B, N, H, D), the layout transformers
+    expects back."""
     heads = query.shape[1]
     key, value = repeat_kv(key, heads), repeat_kv(value, heads)
     if query_scale is not None:
         query = query * query_scale[:, None, :, None].to(query.dtype)
-    out = F.scaled_dot_product_attention(query, key, value, attn_mask=allowed, scale=scaling)
-    return out.transpose(1, 2).contiguous()
+    return scored_attention(query, key, value, allowed, scaling, softcap).transpose(1, 2).contiguous()
 
 
 def no_mask(*args, **kwargs):

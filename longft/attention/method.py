@@ -11,7 +11,8 @@ of its own gives `rows(attention)` for the collator; one that evaluates through 
 gives `inference_model(model, settings)`; `check_stage(attention, stage, model config)` checks it
 against the model and the batch before work starts; `position_span(attention, seq_len)` says how
 far positions run in a row when that is less than the sequence; `smoke_params` shrinks its settings
-for --smoke. `engine_note` says what a serving engine, which knows none of this, runs instead
+for --smoke. `refusal(attention, model config)` says why a model family cannot take the method
+(None where it can), before work starts. `engine_note` says what a serving engine, which knows none of this, runs instead
 (longft export writes it beside the weights).
 """
 from __future__ import annotations
@@ -35,6 +36,7 @@ class AttentionMethod:
     position_span: Callable | None = None  # (attention settings, seq_len) -> positions a row spans
     smoke_params: Callable | None = None  # (params, smoke seq_len, stand-in layers) -> params for --smoke
     engine_note: Callable | None = None  # (saved settings) -> what plain engines lose, for inference methods
+    refusal: Callable | None = None  # (attention settings, model config) -> why the family cannot take it, or None
 
 
 def nothing(*args) -> None:

@@ -25,8 +25,9 @@ class StreamedModel:
         self.model.eval()
         return self
 
-    def __call__(self, input_ids: torch.Tensor, **kwargs):
-        rows = [self.stream().feed(row.tolist()) for row in input_ids]
+    def __call__(self, input_ids: torch.Tensor, logits_to_keep: int = 0, **kwargs):
+        """Each row streamed whole; the logits of its last `logits_to_keep` positions (all for 0)."""
+        rows = [self.stream().feed(row.tolist())[-logits_to_keep:] for row in input_ids]
         return SimpleNamespace(logits=torch.stack(rows))
 
     @torch.no_grad()

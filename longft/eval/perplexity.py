@@ -4,6 +4,10 @@
   with growing amounts of context before them, so the curve isolates what context adds;
 - sliding window: the document is scored window by window with a stride, each token
   predicted from at most `window` tokens of context (as in LongLoRA / YaRN evaluations).
+
+Only the scored positions' logits are made (transformers' `logits_to_keep`), and a batch holds at
+most `BATCH_TOKENS` tokens: at 16k tokens and a 49k vocabulary the full logits of four documents
+would be 13 GB to score 64 tokens each.
 """
 from __future__ import annotations
 
@@ -13,11 +17,20 @@ import torch
 import torch.nn.functional as F
 
 
+BATCH_TOKENS = 16384  # rows of a length go into one forward up to this many tokens (at least one row)
+
+
 @torch.no_grad()
-def token_nll(model, ids: torch.Tensor) -> torch.Tensor:
-    """NLL of each token given those before it: shape (batch, length - 1)."""
-    logits = model(input_ids=ids.to(model.device)).logits.float()
-    return F.cross_entropy(logits[:, :-1].transpose(1, 2), ids[:, 1:].to(model.device), reduction="none").cpu()
+def token_nll(model, ids: torch.Tensor, scored: int | None = None) -> torch.Tensor:
+    """NLL of each of the last `scored` tokens (every token after the first when None) given those
+    before it: shape (batch, scored). Only the logits that predict them are computed."""
+    scored = ids.shape[1] - 1 if scored is None else min(scored, ids.shape[1] - 1)
+    logits = model(input_ids=ids.to(model.device), logits_to_keep=scored + 1).logits[:, -(scored + 1) : -1].float()
+    return F.cross_entropy(logits.transpose(1, 2), ids[:, -scored:].to(model.device), reduction="none").cpu()
+
+
+def rows_per_batch(length: int, batch_size: int) -> int:
+    return max(1, min(batch_size, BATCH_TOKENS // max(1, length)))
 
 
 def fixed_target_perplexity(
@@ -30,9 +43,10 @@ def fixed_target_perplexity(
     out = {}
     for c in context_lengths:
         total, count = 0.0, 0
-        for i in range(0, len(usable), batch_size):
-            batch = torch.tensor([d[longest - c :] for d in usable[i : i + batch_size]])
-            nll = token_nll(model, batch)[:, -target_tokens:]
+        rows = rows_per_batch(c, batch_size)
+        for i in range(0, len(usable), rows):
+            batch = torch.tensor([d[longest - c :] for d in usable[i : i + rows]])
+            nll = token_nll(model, batch, target_tokens)
             total += nll.sum().item()
             count += nll.numel()
         out[c] = math.exp(total / count)
@@ -49,10 +63,10 @@ def sliding_window_perplexity(model, docs: list[list[int]], window: int, stride:
         scored_until = 1  # token 0 is never predicted
         for begin in range(0, len(doc), stride):
             end = min(begin + window, len(doc))
-            nll = token_nll(model, ids[begin:end][None])[0]  # predicts tokens begin+1 .. end-1
             new = end - scored_until
             if new > 0:
-                total += nll[-new:].sum().item()
+                nll = token_nll(model, ids[begin:end][None], new)[0]  # predicts tokens end-new .. end-1
+                total += nll.sum().item()
                 count += new
                 scored_until = end
             if end == len(doc):

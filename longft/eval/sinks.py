@@ -15,7 +15,7 @@ import copy
 
 import torch
 
-from ..attention.rope_angles import rope_inv_freq, rotate_back
+from ..attention.rope_angles import layer_rotary, rotate_back
 from ..attention.streamed import StreamedModel
 
 
@@ -27,7 +27,7 @@ class SinkCacheStream:
 
         self.model, self.sinks, self.window = model, sinks, window
         self.cache = DynamicCache(config=model.config)
-        self.inv_freq, _ = rope_inv_freq(model.config, model.device)
+        self.rotary = [layer_rotary(model.config, i, model.device) for i in range(model.config.num_hidden_layers)]
 
     def size(self) -> int:
         return self.cache.get_seq_length()
@@ -39,10 +39,10 @@ class SinkCacheStream:
 
     def _evict(self) -> None:
         """Drop the oldest recent entry; the recent keys move one slot down."""
-        for layer in self.cache.layers:
+        for layer, rotary in zip(self.cache.layers, self.rotary):
             keep_sinks = layer.keys[:, :, : self.sinks]
             recent_k, recent_v = layer.keys[:, :, self.sinks + 1 :], layer.values[:, :, self.sinks + 1 :]
-            layer.keys = torch.cat([keep_sinks, rotate_back(recent_k, 1.0, self.inv_freq)], dim=2)
+            layer.keys = torch.cat([keep_sinks, rotate_back(recent_k, 1.0, rotary)], dim=2)
             layer.values = torch.cat([layer.values[:, :, : self.sinks], recent_v], dim=2)
 
     @torch.no_grad()

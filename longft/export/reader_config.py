@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..attention.method import CONFIG_KEY
 from ..positions.methods import dynamic_ntk
-from ..positions.rope import window_of
+from ..positions.rope import window_of, with_scaled_rope
 
 EXPORT_NOTES_FILE = "longft_export.json"  # what engines will do with the checkpoint, beside the weights
 TOP_LEVEL_WINDOW_TYPES = ("llama3", "longrope")
@@ -24,6 +24,7 @@ TOP_LEVEL_WINDOW_TYPES = ("llama3", "longrope")
 def serving_length(config: dict) -> int:
     """The longest context the export is meant to serve. Dynamic NTK keeps the original window in
     `max_position_embeddings` (its scaling starts past it) and reaches factor x that."""
+    config = with_scaled_rope(config)
     rope = config.get("rope_parameters") or {}
     if rope.get("rope_type") == "dynamic":
         return dynamic_ntk.target_length(config)
@@ -31,6 +32,7 @@ def serving_length(config: dict) -> int:
 
 
 def original_window(config: dict) -> int:
+    config = with_scaled_rope(config)
     return window_of(config.get("rope_parameters") or {}, config["max_position_embeddings"])
 
 
@@ -64,7 +66,7 @@ def write_reader_fields(folder: Path, notes: list[str] | None) -> None:
         tokenizer_config["model_max_length"] = length
         tokenizer_file.write_text(json.dumps(tokenizer_config, indent=2) + "\n")
     if notes is not None:
-        rope = config.get("rope_parameters") or {}
+        rope = with_scaled_rope(config).get("rope_parameters") or {}
         summary = {
             "rope_type": rope.get("rope_type"),
             "original_window": original_window(config),

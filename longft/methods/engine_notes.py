@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from ..attention.method import CONFIG_KEY
 from ..positions.methods import POSITION_METHODS
+from ..positions.rope import with_scaled_rope
 from .registry import ATTENTION_METHODS
 
 
 def engine_notes(config: dict) -> list[str]:
-    """`config`: an exported config.json's contents."""
+    """`config`: an exported config.json's contents (per-layer-type rope: the scaled type's entry)."""
     notes = []
+    config = with_scaled_rope(config)
     rope_type = (config.get("rope_parameters") or {}).get("rope_type")
     for method in POSITION_METHODS.values():
         if method.engine_note and method.rope_type == rope_type:

@@ -39,19 +39,36 @@ class Architecture:
     kv_heads: int
     tied: bool
     source: str  # where the numbers came from
+    head_size: int | None = None  # the config's head_dim where it differs from hidden / heads
+    experts: int = 0  # a mixture of experts: experts per layer (0: a dense MLP)
+    experts_per_token: int = 0  # how many a token is routed to
+    expert_intermediate: int = 0  # one expert's intermediate size
+    shared_intermediate: int = 0  # an always-on shared expert's (Qwen2-MoE)
+
+    @property
+    def token_intermediate(self) -> int:
+        """The MLP intermediates one token makes: its routed experts' and the shared one's in a mixture."""
+        if not self.experts:
+            return self.intermediate
+        return self.experts_per_token * self.expert_intermediate + self.shared_intermediate
 
     @property
     def head_dim(self) -> int:
-        return self.hidden // self.heads
+        return self.head_size or self.hidden // self.heads
 
     @classmethod
     def from_fields(cls, fields: dict, source: str) -> "Architecture":
         try:
             heads = fields["num_attention_heads"]
+            experts = max(int(fields.get(k) or 0) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
             return cls(vocab=fields["vocab_size"], hidden=fields["hidden_size"], intermediate=fields["intermediate_size"],
                        layers=fields["num_hidden_layers"], heads=heads,
                        kv_heads=fields.get("num_key_value_heads") or heads,
-                       tied=bool(fields.get("tie_word_embeddings", False)), source=source)
+                       tied=bool(fields.get("tie_word_embeddings", False)), source=source,
+                       head_size=fields.get("head_dim"), experts=experts if experts > 1 else 0,
+                       experts_per_token=int(fields.get("num_experts_per_tok") or 0),
+                       expert_intermediate=int(fields.get("moe_intermediate_size") or fields["intermediate_size"]),
+                       shared_intermediate=int(fields.get("shared_expert_intermediate_size") or 0))
         except KeyError as err:
             raise RecipeError(f"{source}: no {err.args[0]!r}; the plan needs a Llama-style config") from None
 

@@ -6,7 +6,8 @@ import textwrap
 from ..errors import RecipeError
 from ..train.sequence_parallel import check_head_counts
 from .architecture import Architecture
-from .memory import GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, estimate, fits, parameter_counts, total_gib
+from .memory import (GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, active_parameter_count, estimate, fits, parameter_counts,
+                     total_gib)
 
 TERMS = ("weights", "optimizer", "gradients", "activations", "layer_backward", "logits")
 
@@ -45,7 +46,9 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
     lines = [
         f"[plan] {name}: {recipe.data.seq_len} tokens x {t.batch_size} per step and rank group, on {gpus} GPUs of {gpu_gib:g} GiB",
         f"[plan] model: {arch.layers} layers, hidden {arch.hidden}, {arch.heads} heads / {arch.kv_heads} KV, vocab {arch.vocab} "
-        f"({held / 1e9:.2f}B parameters held, {trained / 1e6:.1f}M trained) from {arch.source}",
+        f"({held / 1e9:.2f}B parameters held, {trained / 1e6:.1f}M trained"
+        + (f"; {arch.experts} experts a layer, {arch.experts_per_token} a token: "
+           f"{active_parameter_count(arch) / 1e9:.2f}B active" if arch.experts else "") + f") from {arch.source}",
         f"[plan] activation checkpointing {'on' if t.gradient_checkpointing else 'off'}; loss "
         + (f"in chunks of {t.loss_chunk_tokens} tokens" if t.loss_chunk_tokens else "over the full logits (chunked per shard under SP)")
         + ("; MLP tiled" if t.tiled_mlp else "") + ("; activations offloaded" if t.offload_activations else ""),

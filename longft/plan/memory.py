@@ -41,23 +41,44 @@ class Setup:
     offload: bool = False  # optimizer state in CPU memory (ZeRO-Offload)
 
 
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
+
+
 def layer_parameters(arch: Architecture) -> dict[str, tuple[int, int]]:
-    """(in, out) features of a decoder layer's projections."""
-    h, i, kvd = arch.hidden, arch.intermediate, arch.kv_heads * arch.head_dim
-    return {"q_proj": (h, h), "k_proj": (h, kvd), "v_proj": (h, kvd), "o_proj": (h, h),
-            "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+    """(in, out) features of a decoder layer's attention projections and dense MLP (a mixture of
+    experts' MLP is `expert_parameters`)."""
+    h, i, kvd, qd = arch.hidden, arch.intermediate, arch.kv_heads * arch.head_dim, arch.heads * arch.head_dim
+    attention = {"q_proj": (h, qd), "k_proj": (h, kvd), "v_proj": (h, kvd), "o_proj": (qd, h)}
+    if arch.experts:
+        return attention
+    return {**attention, "gate_proj": (h, i), "up_proj": (h, i), "down_proj": (i, h)}
+
+
+def expert_parameters(arch: Architecture, routed: int) -> int:
+    """A layer's MLP weights with `routed` experts (gate, up, down each), its router and shared expert."""
+    if not arch.experts:
+        return 0
+    h = arch.hidden
+    return routed * 3 * h * arch.expert_intermediate + h * arch.experts + 3 * h * arch.shared_intermediate
+
+
+def active_parameter_count(arch: Architecture) -> int:
+    """The weights one token runs through: a mixture of experts' routed experts only."""
+    held = parameter_counts(arch, None)[0]
+    return held - arch.layers * (expert_parameters(arch, arch.experts) - expert_parameters(arch, arch.experts_per_token))
 
 
 def parameter_counts(arch: Architecture, adapter) -> tuple[int, int]:
-    """(parameters held, parameters trained)."""
+    """(parameters held, parameters trained); every expert of a mixture is held."""
     h, V, L = arch.hidden, arch.vocab, arch.layers
-    layer = sum(a * b for a, b in layer_parameters(arch).values()) + 2 * h
+    layer = sum(a * b for a, b in layer_parameters(arch).values()) + 2 * h + expert_parameters(arch, arch.experts)
     base = V * h + L * layer + h + (0 if arch.tied else V * h)
-    if adapter.method == "none":
+    if adapter is None or adapter.method == "none":
         return base, base
     shapes = layer_parameters(arch)
-    unknown = [m for m in adapter.target_modules if m not in shapes]
-    lora = L * sum(adapter.r * (a + b) for m, (a, b) in shapes.items() if m in adapter.target_modules)
+    targets = adapter.target_modules or ATTENTION_PROJECTIONS
+    unknown = [m for m in targets if m not in shapes]
+    lora = L * sum(adapter.r * (a + b) for m, (a, b) in shapes.items() if m in targets)
     lora += L * sum(adapter.r * 2 * h for _ in unknown)  # a module the table does not know: counted as h x h
     saved_sizes = {"embed": V * h, "norm": L * 2 * h + h, "lm_head": V * h}
     saved = sum(saved_sizes[key] for key in adapter.trainable_params)  # peft keeps a trainable copy of each
@@ -65,7 +86,7 @@ def parameter_counts(arch: Architecture, adapter) -> tuple[int, int]:
 
 
 def activation_values_per_token(arch: Architecture) -> int:
-    return 11 * arch.hidden + 4 * arch.intermediate
+    return 11 * arch.hidden + 4 * arch.token_intermediate
 
 
 def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
@@ -81,7 +102,7 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     tokens = recipe.data.seq_len * t.batch_size // setup.sp
     h, V = arch.hidden, arch.vocab
     final_norm = 3 * h
-    mlp_kept, mlp_gradients = 4 * arch.intermediate, 3 * arch.intermediate
+    mlp_kept, mlp_gradients = 4 * arch.token_intermediate, 3 * arch.token_intermediate
     others = activation_values_per_token(arch) - mlp_kept
     # the MLP's intermediates exist for every token, or (tiled) for one slice of them at a time
     mlp_tokens = -(-tokens // slice_count(recipe.data.seq_len // setup.sp, h)) if t.tiled_mlp else tokens

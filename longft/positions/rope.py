@@ -8,14 +8,53 @@ from __future__ import annotations
 
 from ..recipe.schema import PositionConfig
 from ..errors import RecipeError
+from ..families import family_of
+from ..families.family import per_layer_type_rope
 from .methods import POSITION_METHODS
+
+# What the family's architecture fixes inside rope parameters, which no position method changes:
+# how much of a head rotates (GPT-NeoX, StableLM, GLM-4, Phi-4-mini rotate only part of it).
+ARCHITECTURE_KEYS = ("partial_rotary_factor",)
+
+
+def architecture_part(rope: dict) -> dict:
+    return {k: rope[k] for k in ARCHITECTURE_KEYS if k in rope}
+
+
+def scaled_layer_types(model_config) -> tuple:
+    """The layer types whose rope parameters a position method rewrites, where the config keeps one
+    dict per layer type (Gemma 3: the global layers; its local ones keep their window); () otherwise."""
+    if not per_layer_type_rope(model_config):
+        return ()
+    return tuple(t for t in family_of(model_config).scaled_layer_types if t in model_config.rope_parameters)
+
+
+def rope_to_scale(model_config) -> dict:
+    """The rope parameters a position method starts from (for per-layer-type configs, the scaled type's)."""
+    rope = getattr(model_config, "rope_parameters", None) or {}
+    types = scaled_layer_types(model_config) if rope else ()
+    return rope[types[0]] if types else rope
+
+
+def with_scaled_rope(config: dict) -> dict:
+    """A config.json's contents as a position method wrote them, seen flat: for a per-layer-type config
+    (Gemma 3), `rope_parameters` is the scaled layer type's entry, so that what reads one rope dict
+    (windows, served lengths, engine notes) reads the scaled one."""
+    from ..families import FAMILIES
+
+    rope = config.get("rope_parameters") or {}
+    if not (rope and all(isinstance(v, dict) for v in rope.values())):
+        return config
+    family = FAMILIES.get(config.get("model_type"))
+    types = [t for t in (family.scaled_layer_types if family else ()) if t in rope]
+    return {**config, "rope_parameters": rope[types[0]] if types else {}}
 
 
 def original_window(model_config, position: PositionConfig) -> int:
     """The window the weights were pretrained with, wherever the config keeps it."""
     if position.original_max_position_embeddings:
         return position.original_max_position_embeddings
-    return window_of(getattr(model_config, "rope_parameters", None) or {}, model_config.max_position_embeddings)
+    return window_of(rope_to_scale(model_config), model_config.max_position_embeddings)
 
 
 def window_of(rope: dict, max_positions: int) -> int:
@@ -62,8 +101,10 @@ def check_length_fits_method(position: PositionConfig, seq_len: int) -> None:
 
 
 def scaled_rope_parameters(current: dict, orig: int, position: PositionConfig, target_len: int) -> tuple[dict, int]:
-    """(new rope_parameters, new max_position_embeddings) for the recipe's method."""
-    return POSITION_METHODS[position.method].rope_parameters(current, orig, position, target_len)
+    """(new rope_parameters, new max_position_embeddings) for the recipe's method; what the
+    architecture fixes (partial rotary) is kept whatever the method writes."""
+    params, max_pos = POSITION_METHODS[position.method].rope_parameters(current, orig, position, target_len)
+    return {**architecture_part(current), **params}, max_pos
 
 
 def apply_position_method(model_config, position: PositionConfig, target_len: int) -> None:
@@ -71,13 +112,18 @@ def apply_position_method(model_config, position: PositionConfig, target_len: in
     if not isinstance(getattr(model_config, "rope_parameters", None), dict):
         raise RecipeError(
             f"model type {model_config.model_type!r} has no rotary position embeddings (rope_parameters); "
-            "position methods apply to RoPE models such as llama, mistral, qwen2"
+            "position methods apply to RoPE models (docs/guides/model-families.md lists the families longft takes)"
         )
     if position.method == "none":
         return
     orig = original_window(model_config, position)
-    current = dict(model_config.rope_parameters)
-    params, max_pos = scaled_rope_parameters(current, orig, position, target_len)
+    types = scaled_layer_types(model_config)
+    if types:  # one dict per layer type: the scaled types change, the others keep theirs
+        params = {t: dict(r) for t, r in model_config.rope_parameters.items()}
+        for t in types:
+            params[t], max_pos = scaled_rope_parameters(params[t], orig, position, target_len)
+    else:
+        params, max_pos = scaled_rope_parameters(dict(model_config.rope_parameters), orig, position, target_len)
     model_config.rope_parameters = params
     model_config.max_position_embeddings = max_pos
     model_config.validate_rope()

@@ -21,11 +21,10 @@ import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
 from ..errors import RecipeError
+from ..families.family import text_config
+from ..families.logits import logit_transform, output_head
 
 IGNORE = -100
-# Config fields of models whose logits are not the output head's alone (a soft cap, a scale):
-# the chunked loss would leave that step out, so such models are refused.
-LOGIT_TRANSFORMS = ("final_logit_softcapping", "logit_scale", "logits_scaling", "output_multiplier_scale")
 
 
 def shift_left(labels: torch.Tensor) -> torch.Tensor:
@@ -94,8 +93,8 @@ class ChunkedCausalLMLoss:
     model_inputs = {"logits_to_keep": 1, "output_hidden_states": True}
 
     def __init__(self, model, chunk_tokens: int, kernel: str = "chunked"):
-        check_supported(model.config)
-        self.head = model.get_output_embeddings()
+        check_supported(model.config, kernel)
+        self.head = output_head(model)
         self.chunk_tokens = chunk_tokens
         self.kernel = kernel
 
@@ -104,10 +103,16 @@ class ChunkedCausalLMLoss:
                                      self.kernel)
 
 
-def check_supported(config) -> None:
-    transforms = [name for name in LOGIT_TRANSFORMS if getattr(config, name, None) not in (None, 1, 1.0)]
-    if transforms:
-        raise RecipeError(
-            f"train.loss_chunk_tokens: model type {config.model_type!r} transforms its logits after the output head "
-            f"({', '.join(transforms)}), which the chunked loss does not repeat; set train.loss_chunk_tokens: null"
-        )
+def kernel_refusal(config, kernel: str = "chunked") -> str | None:
+    """Liger's fused kernel takes the output layer's weight alone: a family that transforms its logits
+    after it is refused there (longft's own chunks apply the transform)."""
+    if kernel == "liger" and logit_transform(config) is not None:
+        return ("it transforms its logits after the output head, which Liger's fused kernel leaves out; "
+                "use train.loss_kernel: chunked")
+    return None
+
+
+def check_supported(config, kernel: str = "chunked") -> None:
+    why = kernel_refusal(config, kernel)
+    if why:
+        raise RecipeError(f"train.loss_kernel = {kernel!r}: model type {text_config(config).model_type!r} cannot take it: {why}")

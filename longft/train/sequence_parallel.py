@@ -152,6 +152,8 @@ def sequence_parallel_trainer(degree: int, chunk_tokens: int | None, kernel: str
     transformers' switches for the last hidden state instead of full logits."""
     from transformers import Trainer
 
+    from .loss import output_head
+
     class SequenceParallelTrainer(base or Trainer):
         loss_is_scaled_for_ga = True  # divided by the accumulated batch's tokens, not per micro-batch
 
@@ -166,7 +168,7 @@ def sequence_parallel_trainer(degree: int, chunk_tokens: int | None, kernel: str
             shift_labels = inputs.pop("shift_labels")
             inputs.pop("labels", None)
             outputs = model(**inputs)
-            head = self.accelerator.unwrap_model(model).get_output_embeddings()
+            head = output_head(self.accelerator.unwrap_model(model))
             loss = shard_loss(outputs.hidden_states[-1], shift_labels, head, chunk_tokens, sequence_parallel_group(), kernel,
                               divisor=num_items_in_batch)
             return (loss, outputs) if return_outputs else loss

@@ -57,6 +57,17 @@ def decoder_mlps(model) -> list:
     return [module for name, module in model.named_modules() if name.rsplit(".", 1)[-1] == "mlp"]
 
 
+def refusal(config) -> str | None:
+    """Why this model's MLPs cannot be tiled (a mixture of experts routes tokens), or None."""
+    from ..families.family import experts
+
+    count = experts(config)
+    if count > 1:
+        return (f"its MLP is a mixture of {count} experts, which routes each token (tiling covers dense MLPs); "
+                "set train.tiled_mlp: false")
+    return None
+
+
 def tile_mlps(model) -> int:
     """Turn every decoder layer's MLP into its tiled subclass; returns how many. A model whose
     layers have no `mlp`, or whose MLP is a mixture of experts, is refused."""

@@ -98,7 +98,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
     if t.offload_activations:
         trainer_class = offloading_trainer(trainer_class)
     if sp > 1:  # the loss is taken per shard of the sample (sequence_parallel.shard_loss), from the hidden states
-        check_supported(model.config)
+        check_supported(model.config, t.loss_kernel)
         trainer_class = sequence_parallel.sequence_parallel_trainer(sp, t.loss_chunk_tokens, t.loss_kernel, trainer_class)
         model_inputs, loss = sequence_parallel.MODEL_INPUTS, None
     collator = PackedCollator(

@@ -18,33 +18,33 @@ Without either, a memory layer is full attention: a checkpoint run by plain code
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
 from ...errors import RecipeError
 from ...attention.full import make_full_attention, mask_or_none
-from ...attention.masked import allowed_pairs, key_positions
-from ...attention.rope_angles import rope_inv_freq, rotate_back
+from ...attention.masked import allowed_pairs, key_positions, scored_attention
+from ...attention.rope_angles import layer_rotary, rotate_back
 from ...attention.segments import repeat_kv
 
 NAME = "longft_fot"
 PARAMS = {"memory_layers", "window", "windows_per_stream", "cross_batch", "stepping", "last_context_length"}
 
 
-def keys_at_start(key: torch.Tensor, positions: torch.Tensor, config) -> torch.Tensor:
-    """key (B, H, N, D), rotated at `positions` (B, N) -> the same keys as if each stood at position 0:
-    RoPE at 0 is the identity times the rope type's attention factor, which the rotated key keeps."""
-    inv, _ = rope_inv_freq(config, key.device)
-    return rotate_back(key, positions[:, None].to(key.device).float(), inv)
+def keys_at_start(key: torch.Tensor, positions: torch.Tensor, config, layer_idx: int) -> torch.Tensor:
+    """key (B, H, N, D) of layer `layer_idx`, rotated at `positions` (B, N) -> the same keys as if each
+    stood at position 0: RoPE at 0 is the identity times the rope type's attention factor, which the
+    rotated key keeps. On a layer without RoPE a key is the same at every position."""
+    rotary = layer_rotary(config, layer_idx, key.device)
+    return rotate_back(key, positions[:, None].to(key.device).float(), rotary)
 
 
-def cross_batch_memory(key, value, kwargs, config):
+def cross_batch_memory(key, value, kwargs, config, layer_idx: int):
     """(keys (B, Hkv, R*N, D), values, allowed (B, R*N)) from the batch's own earlier rows."""
     rows = kwargs["fot_memory_rows"].to(key.device)
     B, Hkv, N, D = key.shape
     R = rows.shape[1]
     valid = kwargs.get("fot_memory_valid")
     valid = torch.ones(B, N, dtype=torch.bool, device=key.device) if valid is None else valid.to(key.device).bool()
-    at_start = keys_at_start(key, key_positions(kwargs, B, N, key.device), config)
+    at_start = keys_at_start(key, key_positions(kwargs, B, N, key.device), config, layer_idx)
     pick = rows.clamp(min=0)
     mem_k = at_start[pick].permute(0, 2, 1, 3, 4).reshape(B, Hkv, R * N, D)  # (B, R, Hkv, N, D) -> rows side by side
     mem_v = value[pick].permute(0, 2, 1, 3, 4).reshape(B, Hkv, R * N, D)
@@ -69,7 +69,7 @@ def memory_attention(query, key, value, kwargs, scaling, memory):
     allowed = torch.cat([mem_allowed[:, None, None, :].expand(B, 1, q_len, -1), local], dim=-1)
     keys = repeat_kv(torch.cat([mem_k.to(key.dtype), key], dim=2), H)
     values = repeat_kv(torch.cat([mem_v.to(value.dtype), value], dim=2), H)
-    out = F.scaled_dot_product_attention(query, keys, values, attn_mask=allowed, scale=scaling)
+    out = scored_attention(query, keys, values, allowed, scaling, kwargs.get("softcap"))
     return out.transpose(1, 2).contiguous()
 
 
@@ -81,7 +81,7 @@ def make_fot_attention(memory_layers, path: str = "auto"):
         memory = None
         if module.layer_idx in layers:
             if kwargs.get("fot_memory_rows") is not None:
-                memory = cross_batch_memory(key, value, kwargs, module.config)
+                memory = cross_batch_memory(key, value, kwargs, module.config, module.layer_idx)
             elif kwargs.get("fot_memory") is not None:
                 memory = cached_memory(kwargs["fot_memory"], module.layer_idx, query.shape[0], query.device)
         if memory is None:
@@ -190,6 +190,19 @@ def settings(attention, window: int | None) -> dict:
 def position_span(attention, seq_len: int) -> int:
     """Positions run 0..window-1 in every row: the model's rope covers the window, not the stream."""
     return attention.params["window"]
+
+
+def refusal(attention, config) -> str | None:
+    """Memory layers are full-attention layers: a sliding layer (Gemma 2/3, EXAONE 4) keeps its window."""
+    from ...families.family import text_config
+
+    types = getattr(text_config(config), "layer_types", None) or []
+    sliding = [i for i in attention.params.get("memory_layers", []) if i < len(types) and types[i] == "sliding_attention"]
+    if not sliding:
+        return None
+    full = [i for i, t in enumerate(types) if t != "sliding_attention"]
+    choose = f"choose memory layers among its full-attention layers {full}" if full else "it has no full-attention layer"
+    return f"attention.params.memory_layers {sliding} are sliding-window layers, which keep their window; {choose}"
 
 
 def smoke_params(params: dict, seq_len: int, layers: int) -> dict:

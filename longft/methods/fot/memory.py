@@ -74,7 +74,7 @@ class MemoryStream:
         positions = torch.arange(n, device=self.model.device)[None]
         for layer_idx in self.memory.layers:
             layer = self.cache.layers[layer_idx]
-            self.memory.append(layer_idx, keys_at_start(layer.keys, positions, self.model.config), layer.values)
+            self.memory.append(layer_idx, keys_at_start(layer.keys, positions, self.model.config, layer_idx), layer.values)
         self._new_cache()
 
     @torch.no_grad()

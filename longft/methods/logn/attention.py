@@ -20,7 +20,7 @@ def make_logn_attention(base: int):
         kv_len = key.shape[2]
         allowed = allowed_pairs(B, q_len, kv_len, query.device, kwargs)
         scale = logn_factor(query_positions(kwargs, B, q_len, kv_len, query.device), base)
-        return attend(query, key, value, allowed, scaling, scale), None
+        return attend(query, key, value, allowed, scaling, scale, kwargs.get("softcap")), None
 
     return logn_attention
 

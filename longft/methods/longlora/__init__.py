@@ -22,4 +22,5 @@ S2_ATTENTION = AttentionMethod(
     validate=validate,
     preflight=lambda a: s2attn.make_s2_attention(a.group_size_ratio, a.group_size, a.path),
     register=lambda a, w: s2attn.register_s2_attention(a.group_size_ratio, a.group_size, a.path),
+    refusal=lambda a, config: s2attn.refusal(config),
 )

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 
 from ...errors import RecipeError
 from ...attention.boundaries import cu_seq_lens, document_starts, index_in_document
+from ...attention.masked import allowed_pairs, attend
 from ...attention.heads import global_head_offset
 from ...attention.segments import repeat_kv, sdpa_in_segments, segment_spans
 
@@ -184,6 +185,11 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
     def s2_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         if kwargs.get("past_key_values") is not None and query.shape[2] != key.shape[2]:
             raise RuntimeError("S²-Attn is for training; evaluate and generate with full attention (sdpa)")
+        if kwargs.get("softcap"):
+            raise RuntimeError(f"S²-Attn has no attention soft cap ({kwargs['softcap']}); " + SOFTCAP_REASON)
+        if kwargs.get("sliding_window"):  # a sliding layer keeps its own window, within each document
+            B, _, N, _ = query.shape
+            return attend(query, key, value, allowed_pairs(B, N, N, query.device, kwargs), scaling), None
         B, H, N, _ = query.shape
         group = group_size_for(N, group_size_ratio, group_size)
         split = plain_head_count(H, *global_head_offset(module, H))
@@ -199,6 +205,17 @@ def make_s2_attention(group_size_ratio: float = 0.25, group_size: int | None = N
         return out.transpose(1, 2).contiguous(), None
 
     return s2_attention
+
+
+SOFTCAP_REASON = "its grouped kernels score without one"
+
+
+def refusal(config) -> str | None:
+    """Why S²-Attn cannot train this model, or None."""
+    from ...families.family import attention_softcap
+
+    cap = attention_softcap(config)
+    return f"attention logits are soft-capped (attn_logit_softcapping = {cap}), and {SOFTCAP_REASON}" if cap else None
 
 
 def _no_mask(*args, **kwargs):

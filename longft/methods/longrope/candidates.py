@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 import torch
 
+from ...positions.rope import architecture_part
+
 
 @dataclass(frozen=True)
 class Candidate:
@@ -106,8 +108,11 @@ def _inv_freq(model_config, rope_parameters: dict, max_positions: int) -> torch.
 
 
 def base_inv_freq(model_config) -> torch.Tensor:
+    """The unscaled frequencies: one per rotated pair (rotary dim / 2, which partial rotary makes less
+    than head_dim / 2)."""
     theta = model_config.rope_parameters["rope_theta"]
-    return _inv_freq(model_config, {"rope_type": "linear", "factor": 1.0, "rope_theta": theta}, 1)
+    return _inv_freq(model_config, {"rope_type": "linear", "factor": 1.0, "rope_theta": theta,
+                                    **architecture_part(model_config.rope_parameters)}, 1)
 
 
 def method_factors(model_config, window: int, scale: float) -> dict[str, list[float]]:
@@ -117,10 +122,12 @@ def method_factors(model_config, window: int, scale: float) -> dict[str, list[fl
     base = base_inv_freq(model_config)
     dim = 2 * len(base)
     ntk_theta = theta * scale ** (dim / (dim - 2))
+    kept = architecture_part(model_config.rope_parameters)
     methods = {
-        "pi": {"rope_type": "linear", "factor": scale, "rope_theta": theta},
-        "ntk": {"rope_type": "linear", "factor": 1.0, "rope_theta": ntk_theta},
-        "yarn": {"rope_type": "yarn", "factor": scale, "rope_theta": theta, "original_max_position_embeddings": window},
+        "pi": {"rope_type": "linear", "factor": scale, "rope_theta": theta, **kept},
+        "ntk": {"rope_type": "linear", "factor": 1.0, "rope_theta": ntk_theta, **kept},
+        "yarn": {"rope_type": "yarn", "factor": scale, "rope_theta": theta, "original_max_position_embeddings": window,
+                 **kept},
     }
     return {
         name: (base / _inv_freq(model_config, params, int(window * scale))).tolist() for name, params in methods.items()

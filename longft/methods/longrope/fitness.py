@@ -13,6 +13,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from ...families.logits import output_head
 from .candidates import Candidate, SearchSpace
 
 
@@ -46,7 +47,7 @@ class CandidateFitness:
     def _summed_nll(self, hidden: torch.Tensor, ids: torch.Tensor, chunk: int = 4096) -> torch.Tensor:
         """Next-token NLL summed per row, the vocabulary projection taken a chunk of positions at a
         time: full logits of a 128k-token row would not fit in memory."""
-        head = self.model.get_output_embeddings()
+        head = output_head(self.model)
         total = torch.zeros(ids.shape[0], device=ids.device)
         for start in range(0, ids.shape[1] - 1, chunk):
             end = min(start + chunk, ids.shape[1] - 1)

@@ -13,15 +13,15 @@ import torch
 
 from ...errors import RecipeError
 from ...attention.masked import allowed_pairs, attend, key_positions, logn_factor, no_mask, query_positions
-from ...attention.rope_angles import rope_inv_freq, rotate_back
+from ...attention.rope_angles import layer_rotary, rotate_back
 
 NAME = "longft_window"
 
 
-def unrotate(x: torch.Tensor, positions: torch.Tensor, config) -> torch.Tensor:
-    """Undo RoPE: x (B, H, N, D) was rotated by angle p * inv_freq and scaled by the attention factor."""
-    inv, factor = rope_inv_freq(config, x.device)
-    return rotate_back(x, positions[:, None].float(), inv) / factor
+def unrotate(x: torch.Tensor, positions: torch.Tensor, config, layer_idx: int) -> torch.Tensor:
+    """Undo RoPE: x (B, H, N, D) was rotated by angle p * inv_freq and scaled by the attention factor
+    (on its rotary part; a layer without RoPE is left as it is)."""
+    return rotate_back(x, positions[:, None].float(), layer_rotary(config, layer_idx, x.device), undo_factor=True)
 
 
 def make_window_attention(window: int, full_layers: int = 0, logn_base: int | None = None):
@@ -31,12 +31,14 @@ def make_window_attention(window: int, full_layers: int = 0, logn_base: int | No
         layers = module.config.num_hidden_layers
         is_full = module.layer_idx >= layers - full_layers
         if not is_full:
-            return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs, window), scaling), None
+            return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs, window), scaling,
+                          softcap=kwargs.get("softcap")), None
         q_pos = query_positions(kwargs, B, q_len, kv_len, query.device)
         k_pos = key_positions(kwargs, B, kv_len, query.device)
-        query, key = unrotate(query, q_pos, module.config), unrotate(key, k_pos, module.config)
+        query, key = (unrotate(x, p, module.config, module.layer_idx) for x, p in ((query, q_pos), (key, k_pos)))
         scale = logn_factor(q_pos, logn_base) if logn_base else None
-        return attend(query, key, value, allowed_pairs(B, q_len, kv_len, query.device, kwargs), scaling, scale), None
+        allowed = allowed_pairs(B, q_len, kv_len, query.device, kwargs)
+        return attend(query, key, value, allowed, scaling, scale, kwargs.get("softcap")), None
 
     return window_attention
 

@@ -22,6 +22,7 @@ class PositionMethod:
     rope_type: str | None = None  # what it writes as rope_parameters["rope_type"]
     # (exported config dict) -> what serving engines do with it, where that is not what transformers does
     engine_note: Callable | None = None
+    refusal: Callable | None = None  # (model config) -> why the model's family cannot take it, or None
 
 
 POSITION_METHODS: dict[str, PositionMethod] = {
@@ -33,5 +34,5 @@ POSITION_METHODS: dict[str, PositionMethod] = {
     "llama3": PositionMethod(llama3.rope_parameters, llama3.validate, bounded_by_factor=True, rope_type="llama3"),
     "rope_theta": PositionMethod(rope_theta.rope_parameters, rope_theta.validate, rope_type="default"),
     "longrope": PositionMethod(longrope.rope_parameters, longrope.validate, rope_type="longrope",
-                               engine_note=longrope.engine_note),
+                               engine_note=longrope.engine_note, refusal=longrope.refusal),
 }

@@ -15,6 +15,15 @@ def validate(position) -> None:
     pass
 
 
+def refusal(config) -> str | None:
+    """LongRoPE's factors rescale one rotary table; a config with one per layer type (Gemma 3) has two."""
+    rope = getattr(config, "rope_parameters", None) or {}
+    if rope and all(isinstance(v, dict) for v in rope.values()):
+        return (f"its rope parameters are kept per layer type ({', '.join(rope)}), and LongRoPE's searched "
+                "factors rescale one rotary table")
+    return None
+
+
 def engine_note(config: dict) -> str:
     window = config["rope_parameters"]["original_max_position_embeddings"]
     note = (

@@ -13,7 +13,9 @@ class AdapterConfig:
     r: int = 8
     alpha: int = 16
     dropout: float = 0.0
-    target_modules: list = field(default_factory=lambda: ["q_proj", "k_proj", "v_proj", "o_proj"])
+    # the modules LoRA adapts; null = the model family's attention projections (families/table.py:
+    # q/k/v/o_proj for Llama-like families, qkv_proj + o_proj for Phi-3, query_key_value + dense for GPT-NeoX)
+    target_modules: list | None = None
     # Trained in full beside the adapters (LongLoRA's "LoRA+"): embed, norm, lm_head
     trainable_params: list = field(default_factory=lambda: ["embed", "norm"])
     quantize: str = "none"  # none | 4bit (QLoRA, needs bitsandbytes)

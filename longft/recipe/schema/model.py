@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ...families import FAMILIES
 from .checks import check_choice
 
 
@@ -14,11 +15,11 @@ class ModelConfig:
     init: str = "pretrained"  # pretrained | scratch (scratch builds `arch` with random weights)
     arch: dict = field(default_factory=dict)  # LlamaConfig fields for init=scratch / smoke stand-ins
     attn_implementation: str = "sdpa"
-    family: str = "llama"  # architecture family, used to build the --smoke stand-in
+    family: str = "llama"  # model type of the --smoke stand-in and of `init: scratch` (families/table.py)
 
     def validate(self) -> None:
         check_choice("model.init", self.init, ("pretrained", "scratch"))
-        check_choice("model.family", self.family, ("llama", "mistral", "qwen2"))
+        check_choice("model.family", self.family, tuple(FAMILIES))
         if "/" not in self.attn_implementation:  # a kernel from the Hub ("kernels-community/...") is checked on load
             from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
