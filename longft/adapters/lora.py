@@ -13,7 +13,6 @@ from ..errors import RecipeError
 from ..families import family_of
 
 
-
 def lora_targets(adapter: AdapterConfig, config) -> list:
     """The recipe's `adapter.target_modules`, or its model family's attention projections."""
     return list(adapter.target_modules) if adapter.target_modules else list(family_of(config).lora_targets)

@@ -43,10 +43,20 @@ def head_dim(config) -> int:
     return getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
 
 
-def per_layer_type_rope(config) -> bool:
-    """Whether the config keeps one rope-parameter dict per layer type (Gemma 3's local/global)."""
-    rope = getattr(text_config(config), "rope_parameters", None) or {}
+def is_per_layer_type(rope: dict | None) -> bool:
+    """Whether rope parameters hold one dict per layer type (Gemma 3's local/global) rather than one."""
     return bool(rope) and all(isinstance(v, dict) for v in rope.values())
+
+
+def per_layer_type_rope(config) -> bool:
+    """Whether the config keeps one rope-parameter dict per layer type."""
+    return is_per_layer_type(getattr(text_config(config), "rope_parameters", None))
+
+
+def scaled_types(family, rope: dict) -> tuple:
+    """The layer types of per-layer-type rope parameters that a position method rewrites: the family's
+    `scaled_layer_types` the config has; () for a single rope dict."""
+    return tuple(t for t in family.scaled_layer_types if t in rope) if is_per_layer_type(rope) else ()
 
 
 def layer_type(config, layer_idx: int) -> str:
@@ -69,6 +79,9 @@ def attention_softcap(config) -> float | None:
     return getattr(text_config(config), "attn_logit_softcapping", None) or None
 
 
+EXPERT_FIELDS = ("num_local_experts", "num_experts", "n_routed_experts")  # where configs keep a mixture's size
+
+
 def experts(config) -> int:
     config = text_config(config)
-    return max(int(getattr(config, name, None) or 0) for name in ("num_local_experts", "num_experts", "n_routed_experts"))
+    return max(int(getattr(config, name, None) or 0) for name in EXPERT_FIELDS)

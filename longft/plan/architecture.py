@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import RecipeError
+from ..families.family import EXPERT_FIELDS
 from ..models import BUILT_BY_RECIPE
 
 # config.json fields of the models the paper recipes start from (published configs)
@@ -60,7 +61,7 @@ class Architecture:
     def from_fields(cls, fields: dict, source: str) -> "Architecture":
         try:
             heads = fields["num_attention_heads"]
-            experts = max(int(fields.get(k) or 0) for k in ("num_local_experts", "num_experts", "n_routed_experts"))
+            experts = max(int(fields.get(k) or 0) for k in EXPERT_FIELDS)
             return cls(vocab=fields["vocab_size"], hidden=fields["hidden_size"], intermediate=fields["intermediate_size"],
                        layers=fields["num_hidden_layers"], heads=heads,
                        kv_heads=fields.get("num_key_value_heads") or heads,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..families.table import ATTENTION
 from ..train.tiled_mlp import slice_count
 from .architecture import Architecture
 
@@ -39,9 +40,6 @@ class Setup:
     sp: int = 1
     zero: int = 0  # DeepSpeed ZeRO stage 0-3 (FSDP full sharding is ZeRO-3's column)
     offload: bool = False  # optimizer state in CPU memory (ZeRO-Offload)
-
-
-ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 
 
 def layer_parameters(arch: Architecture) -> dict[str, tuple[int, int]]:
@@ -76,7 +74,7 @@ def parameter_counts(arch: Architecture, adapter) -> tuple[int, int]:
     if adapter is None or adapter.method == "none":
         return base, base
     shapes = layer_parameters(arch)
-    targets = adapter.target_modules or ATTENTION_PROJECTIONS
+    targets = adapter.target_modules or ATTENTION  # null: the Llama-like families' attention projections
     unknown = [m for m in targets if m not in shapes]
     lora = L * sum(adapter.r * (a + b) for m, (a, b) in shapes.items() if m in targets)
     lora += L * sum(adapter.r * 2 * h for _ in unknown)  # a module the table does not know: counted as h x h

@@ -9,7 +9,7 @@ from __future__ import annotations
 from ..recipe.schema import PositionConfig
 from ..errors import RecipeError
 from ..families import family_of
-from ..families.family import per_layer_type_rope
+from ..families.family import scaled_types
 from .methods import POSITION_METHODS
 
 # What the family's architecture fixes inside rope parameters, which no position method changes:
@@ -24,9 +24,7 @@ def architecture_part(rope: dict) -> dict:
 def scaled_layer_types(model_config) -> tuple:
     """The layer types whose rope parameters a position method rewrites, where the config keeps one
     dict per layer type (Gemma 3: the global layers; its local ones keep their window); () otherwise."""
-    if not per_layer_type_rope(model_config):
-        return ()
-    return tuple(t for t in family_of(model_config).scaled_layer_types if t in model_config.rope_parameters)
+    return scaled_types(family_of(model_config), getattr(model_config, "rope_parameters", None) or {})
 
 
 def rope_to_scale(model_config) -> dict:
@@ -41,12 +39,13 @@ def with_scaled_rope(config: dict) -> dict:
     (Gemma 3), `rope_parameters` is the scaled layer type's entry, so that what reads one rope dict
     (windows, served lengths, engine notes) reads the scaled one."""
     from ..families import FAMILIES
+    from ..families.family import is_per_layer_type
 
     rope = config.get("rope_parameters") or {}
-    if not (rope and all(isinstance(v, dict) for v in rope.values())):
+    if not is_per_layer_type(rope):
         return config
     family = FAMILIES.get(config.get("model_type"))
-    types = [t for t in (family.scaled_layer_types if family else ()) if t in rope]
+    types = scaled_types(family, rope) if family else ()
     return {**config, "rope_parameters": rope[types[0]] if types else {}}
 
 

@@ -20,8 +20,8 @@ import importlib.util
 import math
 
 from ..errors import RecipeError
+from ..families.family import EXPERT_FIELDS, experts
 
-EXPERT_FIELDS = ("num_local_experts", "num_experts", "n_routed_experts")  # MoE blocks: routing, tuples out
 
 
 def check_available(enabled: bool) -> None:
@@ -59,8 +59,6 @@ def decoder_mlps(model) -> list:
 
 def refusal(config) -> str | None:
     """Why this model's MLPs cannot be tiled (a mixture of experts routes tokens), or None."""
-    from ..families.family import experts
-
     count = experts(config)
     if count > 1:
         return (f"its MLP is a mixture of {count} experts, which routes each token (tiling covers dense MLPs); "
@@ -73,10 +71,10 @@ def tile_mlps(model) -> int:
     layers have no `mlp`, or whose MLP is a mixture of experts, is refused."""
     config = model.config
     text = config.get_text_config() if hasattr(config, "get_text_config") else config
-    experts = [f for f in EXPERT_FIELDS if (getattr(text, f, None) or 0) > 1]
+    routed = [f for f in EXPERT_FIELDS if (getattr(text, f, None) or 0) > 1]  # MoE blocks: routing, tuples out
     mlps = decoder_mlps(model)
-    if experts or not mlps:
-        why = f"a mixture of experts ({experts[0]} = {getattr(text, experts[0])})" if experts else "no `mlp` in its layers"
+    if routed or not mlps:
+        why = f"a mixture of experts ({routed[0]} = {getattr(text, routed[0])})" if routed else "no `mlp` in its layers"
         raise RecipeError(f"train.tiled_mlp: model type {text.model_type!r} has {why}; tiling covers dense MLPs "
                           "(Llama, Mistral, Qwen2 ...); set train.tiled_mlp: false")
     for mlp in mlps:

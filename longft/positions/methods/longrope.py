@@ -17,8 +17,10 @@ def validate(position) -> None:
 
 def refusal(config) -> str | None:
     """LongRoPE's factors rescale one rotary table; a config with one per layer type (Gemma 3) has two."""
+    from ...families.family import is_per_layer_type
+
     rope = getattr(config, "rope_parameters", None) or {}
-    if rope and all(isinstance(v, dict) for v in rope.values()):
+    if is_per_layer_type(rope):
         return (f"its rope parameters are kept per layer type ({', '.join(rope)}), and LongRoPE's searched "
                 "factors rescale one rotary table")
     return None
