@@ -18,7 +18,7 @@ USAGE = """longft <command> ...
   search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
   eval CHECKPOINT [--recipe R] [--base PATH] [--suite standard|ruler] [--lengths N ...] [--tasks T ...] [--eval.field VALUE ...]
-  export CHECKPOINT OUT [--overwrite] [--dynamic-as-fixed]
+  export CHECKPOINT OUT [--overwrite] [--dynamic-as-fixed [--compare-docs N] [--recipe R]]
                                                        write a plain HF checkpoint (adapters merged)
   serve-check CHECKPOINT [--engine vllm|lm-eval] [--engine-python PY] [--lengths N ...] [--context N]
                                                        prompt log-probs of an engine against transformers, by length
@@ -144,6 +144,10 @@ def cmd_export(argv: list[str]) -> int:
     parser.add_argument("--overwrite", action="store_true", help="replace a checkpoint already at OUT")
     parser.add_argument("--dynamic-as-fixed", action="store_true",
                         help="write dynamic NTK as the fixed RoPE base it reaches at the target length (portable)")
+    parser.add_argument("--recipe", default="tiny-yarn-4x",
+                        help="with --dynamic-as-fixed: recipe whose eval.sources give the held-out comparison text")
+    parser.add_argument("--compare-docs", type=int, default=2,
+                        help="with --dynamic-as-fixed: held-out documents a length to compare perplexity on (0: none)")
     args = parser.parse_args(argv)
     src, out = Path(args.checkpoint), Path(args.out)
     if not src.is_dir():
@@ -153,12 +157,16 @@ def cmd_export(argv: list[str]) -> int:
     if not (src / "adapter_config.json").is_file():
         check_config_file(src, "checkpoint")
     check_weights(src, "checkpoint")
+    sources = None
     if args.dynamic_as_fixed:
         _check_dynamic(src)
+        if args.compare_docs < 0:
+            raise RecipeError(f"--compare-docs {args.compare_docs}: must be >= 0 (0 skips the comparison)")
+        sources = load_recipe(args.recipe).eval.sources if args.compare_docs else None
     check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)
     with RunLock.beside(out, "export OUT", "choose another OUT"):
         check_replace_target(out, "export OUT", CHECKPOINT_FILES, overwrite=args.overwrite, source=src)  # under the lock
-        length = _export(src, out, args.dynamic_as_fixed)
+        length = _export(src, out, args.dynamic_as_fixed, sources, args.compare_docs)
     print(f"exported {out}: serves {length} tokens, loads with AutoModelForCausalLM.from_pretrained; "
           f"engine notes in {out / 'longft_export.json'}")
     return 0
@@ -176,11 +184,14 @@ def _check_dynamic(src: Path) -> None:
                           "rope_type 'dynamic' only")
 
 
-def _export(src: Path, out: Path, dynamic_as_fixed: bool = False) -> int:
+def _export(src: Path, out: Path, dynamic_as_fixed: bool = False, sources: list[dict] | None = None,
+            compare_docs: int = 0) -> int:
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from .export import serving_length
+    from .export import EXPORT_NOTES_FILE, serving_length
     from .methods.engine_notes import export_for_serving
+    from .outputs import atomic_write_json
+    from .serving import fixed_ntk
 
     if (src / "adapter_config.json").is_file():
         from peft import AutoPeftModelForCausalLM
@@ -189,15 +200,31 @@ def _export(src: Path, out: Path, dynamic_as_fixed: bool = False) -> int:
     else:
         model = AutoModelForCausalLM.from_pretrained(str(src))
     tokenizer = AutoTokenizer.from_pretrained(str(src))
+    dynamic = None
     if dynamic_as_fixed:
         from .positions.methods.dynamic_ntk import fixed_equivalent
+        from .serving.prompts import serving_prompts
 
         config = model.config
-        config.rope_parameters, config.max_position_embeddings = fixed_equivalent(config.to_dict())
-        print(f"[export] dynamic NTK written as plain RoPE with base {config.rope_parameters['rope_theta']:.6g} "
-              f"for {config.max_position_embeddings} tokens", flush=True)
+        window = config.max_position_embeddings
+        rope, target = fixed_equivalent(config.to_dict())
+        if sources:  # measured before anything is written: a source too short fails here
+            prompts = serving_prompts(sources, tokenizer, fixed_ntk.comparison_lengths(window, target), compare_docs)
+            print(f"[export] held-out perplexity of the dynamic model at {list(prompts)} tokens", flush=True)
+            dynamic = fixed_ntk.perplexity_by_length(model.eval(), prompts)
+        config.rope_parameters, config.max_position_embeddings = rope, target
+        print(f"[export] dynamic NTK written as plain RoPE with base {rope['rope_theta']:.6g} for {target} tokens",
+              flush=True)
     export_for_serving(model, tokenizer, out, label="export")
-    return serving_length(model.config.to_dict())
+    length = serving_length(model.config.to_dict())
+    if dynamic is not None:
+        del model
+        fixed = fixed_ntk.perplexity_by_length(AutoModelForCausalLM.from_pretrained(str(out)).eval(), prompts)
+        record = fixed_ntk.comparison_record(dynamic, fixed, window, rope["rope_theta"], len(prompts[target]))
+        notes = json.loads((out / EXPORT_NOTES_FILE).read_text())
+        atomic_write_json(out / EXPORT_NOTES_FILE, {**notes, "dynamic_as_fixed": record})
+        print(fixed_ntk.format_comparison(record), flush=True)
+    return length
 
 
 def cmd_serve_check(argv: list[str]) -> int:

@@ -100,7 +100,7 @@ def preflight(recipe: Recipe, stages) -> None:
         stage_done(out / name, fingerprint, stage, log=None)  # raises on a foreign stage, finished or not
     if stages[-1][1].eval.enabled:
         check_writable(out / "report", "report folder")
-        check_ruler_inputs(stages[-1][1])
+        check_eval_inputs(stages[-1][1])
 
 
 def datasets_cache() -> Path:
@@ -109,17 +109,22 @@ def datasets_cache() -> Path:
     return Path(datasets.config.HF_DATASETS_CACHE)
 
 
-def check_ruler_inputs(stage: Recipe) -> None:
-    """A run that ends in the RULER suite learns before training, not after it, that the haystack is
-    too short or a task does not fit its shortest length."""
+def check_eval_inputs(stage: Recipe) -> None:
+    """A run that ends in an evaluation learns before training, not after it, that the tokenizer has
+    no chat template to put the prompts in, or (RULER) that the haystack is too short or a task does
+    not fit its shortest length."""
     ev = stage.eval
-    if "ruler" not in ev.suites:
+    if "ruler" not in ev.suites and not ev.chat_template:
         return
+    from .eval.chat import chat_frame
     from .eval.run import ruler_haystack
 
-    window = stage.position.original_max_position_embeddings or stage.data.seq_len
-    lengths = sorted(ev.ruler_lengths) or [window, stage.data.seq_len]
-    ruler_haystack(load_tokenizer(stage.model), ev, lengths)
+    tokenizer = load_tokenizer(stage.model)
+    frame = chat_frame(tokenizer) if ev.chat_template else None
+    if "ruler" in ev.suites:
+        window = stage.position.original_max_position_embeddings or stage.data.seq_len
+        lengths = sorted(ev.ruler_lengths) or [window, stage.data.seq_len]
+        ruler_haystack(tokenizer, ev, lengths, frame)
 
 
 def run_recipe(recipe: Recipe) -> dict:

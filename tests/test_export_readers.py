@@ -123,6 +123,11 @@ def test_dynamic_as_fixed_writes_the_base_dynamic_ntk_reaches_at_the_target(make
     assert fixed.config.max_position_embeddings == TARGET
     notes = json.loads((tmp_path / "fixed" / EXPORT_NOTES_FILE).read_text())
     assert notes["warnings"] == [] and notes["serving_length"] == TARGET
+    measured = {row["tokens"]: row for row in notes["dynamic_as_fixed"]["perplexity"]}
+    assert sorted(measured) == [WINDOW * 3 // 4, WINDOW, 2 * WINDOW, TARGET]
+    # the same model at the target; inside the window the original base against the fixed one
+    assert measured[TARGET]["dynamic"] == pytest.approx(measured[TARGET]["fixed"], abs=1e-3)
+    assert abs(measured[WINDOW]["dynamic"] - measured[WINDOW]["fixed"]) > 1e-3
     ids = torch.randint(3, len(tokenizer), (1, TARGET))
     short = ids[:, : WINDOW // 2]
     with torch.no_grad():
@@ -130,7 +135,8 @@ def test_dynamic_as_fixed_writes_the_base_dynamic_ntk_reaches_at_the_target(make
         assert torch.allclose(model(ids).logits, fixed(ids).logits, atol=1e-5)
         # ... inside the window dynamic NTK keeps the original base, which the fixed form gives up
         assert not torch.allclose(model(short).logits, fixed(short).logits, atol=1e-4)
-    assert "plain RoPE with base" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "plain RoPE with base" in printed and "dynamic NTK against its fixed-base export" in printed
 
 
 def test_dynamic_as_fixed_refuses_another_rope_type(make_model, tokenizer, tmp_path, capsys):

@@ -42,6 +42,11 @@ def test_its_tokenizer_and_chat_template_load_and_it_answers(folder):
     with torch.no_grad():
         out = model.generate(**prompt, max_new_tokens=12, do_sample=False)
     assert "Paris" in tokenizer.decode(out[0, prompt["input_ids"].shape[1]:])
+    from longft.eval.chat import chat_frame
+
+    frame = chat_frame(tokenizer)  # the frame eval.chat_template puts prompts in
+    assert tokenizer.decode(frame.before).endswith("<|im_start|>user\n")
+    assert tokenizer.decode(frame.after) == "<|im_end|>\n<|im_start|>assistant\n"
 
 
 def test_export_of_the_real_model_gives_the_trained_models_logits(folder, tmp_path):

@@ -12,34 +12,55 @@ import re
 
 import torch
 
+from .chat import ChatFrame, frame_prompt, tail_ids
+
 TASK = (
     "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
     "I will quiz you about the important information there."
 )
 GARBAGE = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
 CODE_NEEDLE = "passkey = {key}  # the pass key\n"
-CODE_QUESTION = "\n# recall the pass key\npasskey ="
+CODE_QUESTION = ("\n# recall the pass key\n", "passkey =")  # (question, answer prefix)
+LANDMARK_QUESTION = (" What is the pass key?", " The pass key is")
 
 
 def _ids(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-def landmark_prompt(tokenizer, length: int, depth: float, key: int) -> list[int]:
-    head = ([tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []) + _ids(tokenizer, TASK)
+def _bos(tokenizer) -> list[int]:
+    return [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+
+
+def _finish(tokenizer, body: list[int], question: list[int], prefix_len: int, frame: ChatFrame | None) -> list[int]:
+    """BOS + body + question, or body + question as the user's turn of the chat template with the answer
+    prefix (the question's last `prefix_len` tokens) opening the assistant's."""
+    if frame is None:
+        return _bos(tokenizer) + body + question
+    return frame_prompt(body + question, 0, prefix_len, frame)
+
+
+def _room(tokenizer, length: int, frame: ChatFrame | None) -> int:
+    """Tokens left for the prompt itself: `length` less the BOS or the chat template around it."""
+    lead = len(_bos(tokenizer))
+    return length - lead - (frame.overhead(lead) if frame else 0)
+
+
+def landmark_prompt(tokenizer, length: int, depth: float, key: int, frame: ChatFrame | None = None) -> list[int]:
+    head = _ids(tokenizer, TASK)
     unit = _ids(tokenizer, GARBAGE)
     needle = _ids(tokenizer, f" The pass key is {key}. Remember it. {key} is the pass key.")
-    question = _ids(tokenizer, " What is the pass key? The pass key is")
-    n_units = max(0, (length - len(head) - len(needle) - len(question)) // len(unit))
+    question, prefix_len = tail_ids(tokenizer, *LANDMARK_QUESTION)
+    n_units = max(0, (_room(tokenizer, length, frame) - len(head) - len(needle) - len(question)) // len(unit))
     before = round(depth * n_units)
-    return head + unit * before + needle + unit * (n_units - before) + question
+    return _finish(tokenizer, head + unit * before + needle + unit * (n_units - before), question, prefix_len, frame)
 
 
-def code_prompt(tokenizer, filler_lines: list[list[int]], length: int, depth: float, key: int, rng) -> list[int]:
-    head = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
+def code_prompt(tokenizer, filler_lines: list[list[int]], length: int, depth: float, key: int, rng,
+                frame: ChatFrame | None = None) -> list[int]:
     needle = _ids(tokenizer, CODE_NEEDLE.format(key=key))
-    question = _ids(tokenizer, CODE_QUESTION)
-    budget = length - len(head) - len(needle) - len(question)
+    question, prefix_len = tail_ids(tokenizer, *CODE_QUESTION)
+    budget = _room(tokenizer, length, frame) - len(needle) - len(question)
     start = rng.randrange(len(filler_lines))
     lines, used = [], 0
     for k in range(len(filler_lines)):
@@ -50,7 +71,7 @@ def code_prompt(tokenizer, filler_lines: list[list[int]], length: int, depth: fl
         used += len(line)
     at = round(depth * len(lines))
     body = [t for line in lines[:at] for t in line] + needle + [t for line in lines[at:] for t in line]
-    return head + body + question
+    return _finish(tokenizer, body, question, prefix_len, frame)
 
 
 def filler_lines_from(docs_text: list[str], tokenizer) -> list[list[int]]:
@@ -77,8 +98,10 @@ def retrieve(model, tokenizer, prompt: list[int], key: int) -> bool:
 
 
 def passkey_grid(
-    model, tokenizer, lengths, depths, trials: int, template: str, filler_text: list[str], seed: int = 0, progress=None
+    model, tokenizer, lengths, depths, trials: int, template: str, filler_text: list[str], seed: int = 0, progress=None,
+    frame: ChatFrame | None = None,
 ) -> dict:
+    """`frame`: the chat template the prompts are put in (eval.chat_template), at the same lengths."""
     rng = random.Random(seed)
     filler = filler_lines_from(filler_text, tokenizer) if template == "code" else None
     accuracy = []
@@ -89,13 +112,13 @@ def passkey_grid(
             for _ in range(trials):
                 key = rng.randint(10000, 99999)
                 if template == "code":
-                    prompt = code_prompt(tokenizer, filler, length, depth, key, rng)
+                    prompt = code_prompt(tokenizer, filler, length, depth, key, rng, frame)
                 else:
-                    prompt = landmark_prompt(tokenizer, length, depth, key)
+                    prompt = landmark_prompt(tokenizer, length, depth, key, frame)
                 hits += retrieve(model, tokenizer, prompt, key)
             row.append(hits / trials)
         accuracy.append(row)
         if progress:
             progress(f"passkey at {length} tokens: {sum(row) / len(row):.0%} over depths {list(depths)}")
     return {"lengths": list(lengths), "depths": list(depths), "trials": trials, "template": template, "seed": seed,
-            "accuracy": accuracy}
+            "chat_template": frame is not None, "accuracy": accuracy}

@@ -71,7 +71,7 @@ def check_ruler_lengths(checkpoint, base, ev, window, position, target) -> list[
     return lengths
 
 
-def ruler_haystack(tokenizer, ev, lengths: list[int]):
+def ruler_haystack(tokenizer, ev, lengths: list[int], frame=None):
     """The held-out text the RULER tasks hide needles in, checked against the longest length and
     against one sample of every task at the shortest, before any model loads."""
     if not lengths:
@@ -82,7 +82,7 @@ def ruler_haystack(tokenizer, ev, lengths: list[int]):
 
     haystack = Haystack(tokenizer, list(load_documents(ev.sources)["text"]))
     haystack.require(max(lengths))
-    check_tasks_fit(tokenizer, haystack, ev, min(lengths))
+    check_tasks_fit(tokenizer, haystack, ev, min(lengths), frame)
     return haystack
 
 
@@ -121,19 +121,24 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
     for folder, what in folders:
         check_weights(folder, what)
     tokenizer = AutoTokenizer.from_pretrained(str(checkpoint))
-    haystack = ruler_haystack(tokenizer, ev, lengths)
+    frame = None
+    if ev.chat_template:
+        from .chat import chat_frame
+
+        frame = chat_frame(tokenizer)
+    haystack = ruler_haystack(tokenizer, ev, lengths, frame)
     model = load_for_eval(checkpoint)
     window = window or original_window(model.config, position)
     results = []
     if base is not None and ev.compare_base:
         base_model = load_for_eval(base)
-        results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label, haystack))
+        results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label, haystack, frame))
         del base_model
     for method in ev.zero_shot_baselines if base is not None else ():
         zero_shot, zero_label = zero_shot_model(base, method, window, target)
-        results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label, haystack))
+        results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label, haystack, frame))
         del zero_shot
-    results.append(evaluate_model(model, tokenizer, ev, window, target, label, haystack))
+    results.append(evaluate_model(model, tokenizer, ev, window, target, label, haystack, frame))
     if "ruler" in ev.suites:
         from .ruler.effective_length import add_effective_lengths
 

@@ -24,8 +24,10 @@ def passkey_lengths(ev: EvalConfig, window: int, target_len: int) -> list[int]:
     return sorted(int(n) for n in ev.passkey_lengths) if ev.passkey_lengths else sorted({window, target_len})
 
 
-def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: int, label: str, haystack=None) -> dict:
-    """`haystack`: the RULER tasks' held-out text (built once per evaluation, shared by its models)."""
+def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: int, label: str, haystack=None,
+                   frame=None) -> dict:
+    """`haystack`: the RULER tasks' held-out text (built once per evaluation, shared by its models);
+    `frame`: the chat template passkey and RULER prompts are put in (eval.chat_template)."""
 
     def progress(msg: str) -> None:
         print(f"[eval:{label}] {msg}", flush=True)
@@ -33,15 +35,16 @@ def evaluate_model(model, tokenizer, ev: EvalConfig, window: int, target_len: in
     model.eval()
     result: dict = {"label": label}
     if "standard" in ev.suites:
-        result.update(standard_suite(model, tokenizer, ev, window, target_len, progress))
+        result.update(standard_suite(model, tokenizer, ev, window, target_len, progress, frame))
     if "ruler" in ev.suites:
         from .ruler.run import ruler_lengths, run_ruler
 
-        result["ruler"] = run_ruler(model, tokenizer, haystack, ev, ruler_lengths(ev, window, target_len), progress)
+        result["ruler"] = run_ruler(model, tokenizer, haystack, ev, ruler_lengths(ev, window, target_len), progress,
+                                    frame)
     return result
 
 
-def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: int, progress) -> dict:
+def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: int, progress, frame=None) -> dict:
     lengths = default_context_lengths(ev, window, target_len)
     docs = long_documents(ev.sources, tokenizer, max(lengths), ev.num_docs)
     if not docs:
@@ -69,6 +72,7 @@ def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: in
         filler,
         seed=ev.passkey_seed,
         progress=progress,
+        frame=frame,
     )
     return {
         "fixed_target_ppl": {str(k): v for k, v in fixed.items()},

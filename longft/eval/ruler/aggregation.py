@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 
 from ...synthetic.values import ADJECTIVES, NOUNS, distinct
-from .sample import Sample, bos, encode
+from .sample import Sample, bos, encode, tail_ids
 from .templates import Template
 
 WORDS = tuple(dict.fromkeys(ADJECTIVES + NOUNS))
@@ -55,7 +55,8 @@ class CommonWords:
         continuations = [write.format(answer=w) for w in common]
         budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
         head = bos(tokenizer) + encode(tokenizer, template.cwe_head)
-        tail = encode(tokenizer, template.cwe_question.format(count=num_cw) + template.cwe_answer_prefix.format(count=num_cw))
+        tail, prefix_len = tail_ids(tokenizer, template.cwe_question.format(count=num_cw),
+                                    template.cwe_answer_prefix.format(count=num_cw))
         room = length - budget - len(head) - len(tail)
         seed = rng.random()
 
@@ -80,7 +81,7 @@ class CommonWords:
         return Sample(
             task=self.name, length=length, depth=None, input_ids=ids, answers=common, continuations=continuations,
             distractors=[[write.format(answer=w) for w in wrong]] * len(common), metric="all",
-            max_new_tokens=budget, context_span=(len(head), len(ids) - len(tail)),
+            max_new_tokens=budget, context_span=(len(head), len(ids) - len(tail)), answer_prefix_tokens=prefix_len,
         )
 
 
@@ -99,7 +100,7 @@ class FrequentWords:
     def generate(self, tokenizer, haystack, template: Template, length: int, depth, rng: random.Random,
                  distractors: int) -> Sample:
         head = bos(tokenizer) + encode(tokenizer, template.fwe_head)
-        tail = encode(tokenizer, template.fwe_question + template.fwe_answer_prefix)
+        tail, prefix_len = tail_ids(tokenizer, template.fwe_question, template.fwe_answer_prefix)
         probe = _coded_words(random.Random(0), 64)
         noise = len(encode(tokenizer, " ...."))
         per_word = sum(len(e) for e in _encode_items(tokenizer, [f" {w}" for w in probe])) / len(probe) + NOISE_SHARE * noise
@@ -135,5 +136,5 @@ class FrequentWords:
         return Sample(
             task=self.name, length=length, depth=None, input_ids=ids, answers=answers, continuations=continuations,
             distractors=[[write.format(answer=w) for w in wrong]] * len(answers), metric="all",
-            max_new_tokens=budget, context_span=(len(head), len(ids) - len(tail)),
+            max_new_tokens=budget, context_span=(len(head), len(ids) - len(tail)), answer_prefix_tokens=prefix_len,
         )

@@ -11,7 +11,7 @@ import random
 from dataclasses import dataclass
 
 from ...synthetic.values import distinct, distinct_values, word
-from .sample import Sample, assemble, encode
+from .sample import Sample, assemble, encode, tail_ids
 from .templates import Template, render_value
 
 
@@ -42,15 +42,15 @@ class Niah:
         kind_words = self.kind
         key_text = _join(asked)
         head = template.niah_head.format(kind=kind_words)
-        tail = template.niah_question.format(kind=kind_words, key=key_text) + template.niah_answer_prefix.format(
-            kind=kind_words, key=key_text)
+        tail, prefix_len = tail_ids(tokenizer, template.niah_question.format(kind=kind_words, key=key_text),
+                                    template.niah_answer_prefix.format(kind=kind_words, key=key_text))
         needle_ids = [encode(tokenizer, template.niah_needle.format(kind=kind_words, key=k,
                                                                    value=render_value(template, self.kind, v)))
                       for k, v in pairs]
         write = template.answers[self.family]
         continuations = [write.format(answer=render_value(template, self.kind, a)) for a in answers]
         budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
-        fixed = len(encode(tokenizer, head)) + len(encode(tokenizer, tail)) + (tokenizer.bos_token_id is not None)
+        fixed = len(encode(tokenizer, head)) + len(tail) + (tokenizer.bos_token_id is not None)
         filler_len = length - budget - fixed - sum(len(ids) for ids in needle_ids)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
@@ -65,5 +65,5 @@ class Niah:
             continuations=continuations,
             distractors=[[write.format(answer=render_value(template, self.kind, w)) for w in wrong]] * len(answers),
             metric="all", max_new_tokens=budget, needle_starts=starts, needle_lengths=[len(ids) for ids in needle_ids],
-            context_span=span,
+            context_span=span, answer_prefix_tokens=prefix_len,
         )

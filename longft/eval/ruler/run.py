@@ -7,6 +7,7 @@ import zlib
 
 from ...errors import RecipeError
 from . import TASKS
+from .sample import bos, in_chat_frame
 from .scoring import SCORERS
 from .templates import TEMPLATES
 
@@ -47,31 +48,34 @@ def _rng(seed: int, task: str, length: int, depth, trial: int) -> random.Random:
     return random.Random(zlib.crc32(f"{seed}|{task}|{length}|{depth}|{trial}".encode()))
 
 
-def generate_samples(tokenizer, haystack, ev, task_name: str, length: int):
-    """Every sample of one task at one length, as (depth, sample); seeded by cell, not by order."""
+def generate_samples(tokenizer, haystack, ev, task_name: str, length: int, frame=None):
+    """Every sample of one task at one length, as (depth, sample); seeded by cell, not by order.
+    `frame`: the chat template the samples are put in (eval.chat_template), at the same length."""
     task = TASKS[task_name]
     template = TEMPLATES[ev.ruler_template]
     depths = [float(d) for d in ev.ruler_depths] if task.has_depth else [None]
+    inner = length - frame.overhead(len(bos(tokenizer))) if frame else length
     for depth in depths:
         for trial in range(ev.ruler_trials):
             rng = _rng(ev.ruler_seed, task_name, length, depth, trial)
-            yield depth, task.generate(tokenizer, haystack, template, length, depth if depth is not None else 0.0,
-                                       rng, ev.ruler_distractors)
+            sample = task.generate(tokenizer, haystack, template, inner, depth if depth is not None else 0.0,
+                                   rng, ev.ruler_distractors)
+            yield depth, (in_chat_frame(tokenizer, sample, frame, length) if frame else sample)
 
 
-def check_tasks_fit(tokenizer, haystack, ev, length: int) -> None:
+def check_tasks_fit(tokenizer, haystack, ev, length: int, frame=None) -> None:
     """One sample of each task at the shortest length: a task whose text does not fit is refused
     here, naming it, instead of failing midway through an evaluation."""
     for name in list(ev.ruler_tasks) or list(TASKS):
         try:
-            next(generate_samples(tokenizer, haystack, ev, name, length))
+            next(generate_samples(tokenizer, haystack, ev, name, length, frame))
         except ValueError as exc:
             raise RecipeError(
                 f"eval.ruler_lengths has {length}: {exc}; use longer lengths or leave {name} out of eval.ruler_tasks"
             ) from None
 
 
-def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress) -> dict:
+def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress, frame=None) -> dict:
     tasks = list(ev.ruler_tasks) or list(TASKS)
     scorer = SCORERS[ev.ruler_scoring]
     start = time.time()
@@ -81,7 +85,7 @@ def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress) -> d
         progress(f"RULER at {length} tokens: {len(tasks)} tasks, {ev.ruler_scoring} scoring")
         for k, name in enumerate(tasks, 1):
             cells: dict = {}
-            for depth, sample in generate_samples(tokenizer, haystack, ev, name, length):
+            for depth, sample in generate_samples(tokenizer, haystack, ev, name, length, frame):
                 score, _ = scorer(model, tokenizer, sample)
                 cells.setdefault(depth, []).append(score)
             entry = per_task.setdefault(name, {"depths": list(cells), "scores": {}, "average": {}})
@@ -94,5 +98,6 @@ def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress) -> d
         progress(f"RULER at {length} tokens: average {100 * sum(row) / len(row):.1f} over {len(tasks)} tasks "
                  f"({ev.ruler_scoring}, {time.time() - start:.0f}s)")
     average = {str(n): sum(per_task[t]["average"][str(n)] for t in tasks) / len(tasks) for n in lengths}
-    return {"scoring": ev.ruler_scoring, "template": ev.ruler_template, "lengths": lengths, "tasks": per_task,
+    return {"scoring": ev.ruler_scoring, "template": ev.ruler_template, "chat_template": frame is not None,
+            "lengths": lengths, "tasks": per_task,
             "average": average, "trials": ev.ruler_trials, "distractors": ev.ruler_distractors}

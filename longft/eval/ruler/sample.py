@@ -1,7 +1,9 @@
 """One task instance: a prompt of an exact token length with needles at exact token positions."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+
+from ..chat import ChatFrame, frame_prompt, tail_ids  # noqa: F401 (the tasks' import)
 
 
 @dataclass
@@ -18,6 +20,7 @@ class Sample:
     needle_starts: list[int] = field(default_factory=list)  # token index of each needle in input_ids
     needle_lengths: list[int] = field(default_factory=list)  # and its length in tokens
     context_span: tuple[int, int] = (0, 0)  # [start, end) of the context (haystack + needles) in input_ids
+    answer_prefix_tokens: int = 0  # the last tokens of input_ids: the start of the answer, not the question
 
 
 def encode(tokenizer, text: str) -> list[int]:
@@ -45,9 +48,20 @@ def insert_at(filler: list[int], needles: list[tuple[int, list[int]]]) -> tuple[
     return out, starts
 
 
-def assemble(tokenizer, head: str, filler: list[int], needles: list[tuple[int, list[int]]], tail: str):
-    """BOS + head + context + tail: returns (ids, needle starts in ids, context span)."""
+def assemble(tokenizer, head: str, filler: list[int], needles: list[tuple[int, list[int]]], tail: list[int]):
+    """BOS + head + context + tail ids: returns (ids, needle starts in ids, context span)."""
     prefix = bos(tokenizer) + encode(tokenizer, head)
     context, starts = insert_at(filler, needles)
-    ids = prefix + context + encode(tokenizer, tail)
+    ids = prefix + context + tail
     return ids, [len(prefix) + s for s in starts], (len(prefix), len(prefix) + len(context))
+
+
+def in_chat_frame(tokenizer, sample: Sample, frame: ChatFrame, length: int) -> Sample:
+    """The sample (built `frame.overhead` tokens short) as the user's turn of the chat template, its
+    answer prefix opening the assistant's turn; needle and context positions move with it."""
+    lead = len(bos(tokenizer))
+    shift = len(frame.before) - lead
+    ids = frame_prompt(sample.input_ids, lead, sample.answer_prefix_tokens, frame)
+    start, end = sample.context_span
+    return replace(sample, length=length, input_ids=ids, needle_starts=[s + shift for s in sample.needle_starts],
+                   context_span=(start + shift, end + shift))

@@ -10,7 +10,7 @@ import string
 from dataclasses import dataclass
 
 from ...synthetic.values import distinct
-from .sample import Sample, assemble, encode
+from .sample import Sample, assemble, encode, tail_ids
 from .templates import Template
 
 
@@ -43,10 +43,10 @@ class VariableTracking:
         write = template.answers[self.family]
         continuations = [write.format(answer=a) for a in answers]
         head = template.vt_head
-        tail = template.vt_question.format(value=values[0], count=len(answers)) + template.vt_answer_prefix.format(
-            value=values[0], count=len(answers))
+        tail, prefix_len = tail_ids(tokenizer, template.vt_question.format(value=values[0], count=len(answers)),
+                                    template.vt_answer_prefix.format(value=values[0], count=len(answers)))
         budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
-        fixed = len(encode(tokenizer, head)) + len(encode(tokenizer, tail)) + (tokenizer.bos_token_id is not None)
+        fixed = len(encode(tokenizer, head)) + len(tail) + (tokenizer.bos_token_id is not None)
         filler_len = length - budget - fixed - sum(len(ids) for chain in statements for ids in chain)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
@@ -65,5 +65,5 @@ class VariableTracking:
             task=self.name, length=length, depth=depth, input_ids=ids, answers=answers, continuations=continuations,
             distractors=[[write.format(answer=w) for w in wrong[:distractors]]] * len(answers),
             metric="all", max_new_tokens=budget, needle_starts=starts,
-            needle_lengths=[len(ids) for _, ids in needles], context_span=span,
+            needle_lengths=[len(ids) for _, ids in needles], context_span=span, answer_prefix_tokens=prefix_len,
         )

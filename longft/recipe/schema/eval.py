@@ -42,6 +42,9 @@ class EvalConfig:
     ruler_distractors: int = 9  # wrong answers each true answer is ranked against (loglik)
     ruler_threshold_ratio: float = 0.9  # effective length: average >= ratio x the reference's score at L
     ruler_seed: int = 0
+    # passkey and RULER prompts as the user's turn of the tokenizer's chat template, the answer prefix
+    # opening the assistant's (RULER's way for instruct models); refused for a tokenizer without one
+    chat_template: bool = False
 
     def validate(self) -> None:
         check_choice("eval.passkey_template", self.passkey_template, PASSKEY_TEMPLATES)
