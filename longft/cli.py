@@ -97,10 +97,14 @@ def cmd_eval(argv: list[str]) -> int:
 
     parser = argparse.ArgumentParser(prog="longft eval")
     parser.add_argument("checkpoint")
-    parser.add_argument("--recipe", default="tiny-yarn-4x", help="recipe whose eval section to use")
+    parser.add_argument("--recipe", default=None,
+                        help="recipe whose eval section to use (default: the testbed's for a testbed checkpoint, "
+                             "a pretrained model's otherwise)")
     parser.add_argument("--base", default=None, help="also evaluate this base model for comparison: a folder, or testbed")
     parser.add_argument("--window", type=int, default=None, help="original window (default: from the config)")
-    parser.add_argument("--target", type=int, default=None, help="longest context (default: the recipe's seq_len)")
+    parser.add_argument("--target", type=int, default=None,
+                        help="longest context (default: the recipe's seq_len, or without --recipe the length the "
+                             "checkpoint's config serves)")
     parser.add_argument("--out", default=None, help="report folder (default: CHECKPOINT/../report)")
     parser.add_argument("--overwrite", action="store_true", help="replace a report already at --out")
     parser.add_argument("--suite", action="append", default=None,
@@ -118,7 +122,15 @@ def cmd_eval(argv: list[str]) -> int:
     for field, value in (("suites", args.suite), ("ruler_lengths", args.lengths), ("ruler_tasks", args.tasks)):
         if value is not None:
             overrides.setdefault("eval", {})[field] = value
-    recipe = load_recipe(args.recipe, overrides)
+    if args.recipe:
+        recipe = load_recipe(args.recipe, overrides)
+        target, position, settings = args.target or recipe.data.seq_len, recipe.position, f"{args.recipe}'s"
+    else:
+        from .eval.presets import settings_for
+        from .recipe.schema import PositionConfig
+
+        chosen = settings_for(ckpt, overrides, args.target)
+        recipe, target, position, settings = chosen.recipe, chosen.target, PositionConfig(), chosen.name
     out = Path(args.out) if args.out else ckpt.parent / "report"
     check_replace_target(out, "eval --out", REPORT_FILES, overwrite=args.overwrite, source=ckpt)
     for name, value in (("--window", args.window), ("--target", args.target)):
@@ -126,8 +138,8 @@ def cmd_eval(argv: list[str]) -> int:
             raise RecipeError(f"{name} = {value}: must be >= eval.target_tokens ({recipe.eval.target_tokens})")
     base = _base_folder(args.base) if args.base else None
     evaluate_checkpoint(
-        ckpt, recipe.eval, out, target=args.target or recipe.data.seq_len, label=ckpt.name, window=args.window,
-        position=recipe.position, base=base, base_label="base",
+        ckpt, recipe.eval, out, target=target, label=ckpt.name, window=args.window,
+        position=position, base=base, base_label="base", settings=settings,
     )
     print(f"report: {out}")
     return 0

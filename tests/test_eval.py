@@ -45,6 +45,24 @@ def test_perplexity_makes_only_the_logits_it_scores(make_model, monkeypatch):
     assert shapes[0] == (1, 64) and all(n <= 33 for _, n in shapes[1:])
 
 
+def test_many_scored_tokens_get_their_logits_in_chunks_with_the_same_values(make_model, monkeypatch):
+    """Scoring every token of a long document never holds its full logits: past LOGIT_CHUNK scored
+    tokens they are made a chunk at a time from the final hidden states, to the same NLL."""
+    from longft.eval import perplexity
+
+    model = make_model()
+    ids = torch.randint(3, 300, (1, 60), generator=torch.Generator().manual_seed(1))
+    whole = token_nll(model, ids)
+    heads = []
+    head = model.get_output_embeddings()
+    handle = head.register_forward_hook(lambda m, i, o: heads.append(o.shape[1]))
+    monkeypatch.setattr(perplexity, "LOGIT_CHUNK", 16)
+    chunked = token_nll(model, ids)
+    handle.remove()
+    assert torch.allclose(chunked, whole, atol=1e-5) and chunked.shape == (1, 59)
+    assert max(heads) == 16 and sum(heads) == 59 + 1  # the chunks, and the one position the forward keeps
+
+
 def test_sliding_window_with_a_window_over_the_document_is_plain_perplexity(make_model):
     model = make_model()
     doc = torch.randint(3, 300, (50,), generator=torch.Generator().manual_seed(0)).tolist()

@@ -7,7 +7,8 @@
 
 Only the scored positions' logits are made (transformers' `logits_to_keep`), and a batch holds at
 most `BATCH_TOKENS` tokens: at 16k tokens and a 49k vocabulary the full logits of four documents
-would be 13 GB to score 64 tokens each.
+would be 13 GB to score 64 tokens each. Where many tokens are scored (a sliding window, every token of
+a document) the logits are made `LOGIT_CHUNK` tokens at a time from the final hidden states.
 """
 from __future__ import annotations
 
@@ -18,15 +19,30 @@ import torch.nn.functional as F
 
 
 BATCH_TOKENS = 16384  # rows of a length go into one forward up to this many tokens (at least one row)
+LOGIT_CHUNK = 2048  # scored tokens whose logits exist at once, past which they are made in chunks
 
 
 @torch.no_grad()
 def token_nll(model, ids: torch.Tensor, scored: int | None = None) -> torch.Tensor:
     """NLL of each of the last `scored` tokens (every token after the first when None) given those
     before it: shape (batch, scored). Only the logits that predict them are computed."""
+    from transformers import PreTrainedModel
+
+    from ..families.logits import output_head
+
     scored = ids.shape[1] - 1 if scored is None else min(scored, ids.shape[1] - 1)
-    logits = model(input_ids=ids.to(model.device), logits_to_keep=scored + 1).logits[:, -(scored + 1) : -1].float()
-    return F.cross_entropy(logits.transpose(1, 2), ids[:, -scored:].to(model.device), reduction="none").cpu()
+    ids = ids.to(model.device)
+    targets = ids[:, -scored:]
+    if scored <= LOGIT_CHUNK or not isinstance(model, PreTrainedModel):  # a memory or sink stream keeps its own
+        logits = model(input_ids=ids, logits_to_keep=scored + 1).logits[:, -(scored + 1) : -1].float()
+        return F.cross_entropy(logits.transpose(1, 2), targets, reduction="none").cpu()
+    hidden = model(input_ids=ids, logits_to_keep=1, output_hidden_states=True).hidden_states[-1][:, -(scored + 1) : -1]
+    head = output_head(model)
+    return torch.cat([
+        F.cross_entropy(head(hidden[:, i : i + LOGIT_CHUNK]).float().transpose(1, 2), targets[:, i : i + LOGIT_CHUNK],
+                        reduction="none")
+        for i in range(0, scored, LOGIT_CHUNK)
+    ], dim=1).cpu()
 
 
 def rows_per_batch(length: int, batch_size: int) -> int:

@@ -96,21 +96,24 @@ def evaluate_checkpoint(
     position=None,
     base: str | None = None,
     base_label: str = "base (no scaling)",
+    settings: str = "the recipe's",
 ) -> dict:
     """Evaluate `checkpoint` (and `base` with `ev.zero_shot_baselines`, when given) and write the report.
     `window`: the original window; read from the checkpoint's config (with `position`) when None.
+    `settings`: whose evaluation settings these are, for the printout and the report.
     The report folder is locked for the whole evaluation: a second one into it is refused at once."""
     from ..run_lock import RunLock
 
     with RunLock.beside(report_dir, "report folder", "choose another --out"):
-        return _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label)
+        return _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label, settings)
 
 
-def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label) -> dict:
+def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base, base_label, settings) -> dict:
     from transformers import AutoTokenizer
 
     from ..models import check_config_file, check_weights
     from ..positions.rope import original_window
+    from .presets import describe
     from .report import write_report
     from .suite import evaluate_model
 
@@ -129,6 +132,8 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
     haystack = ruler_haystack(tokenizer, ev, lengths, frame)
     model = load_for_eval(checkpoint)
     window = window or original_window(model.config, position)
+    prompts = describe(ev)
+    print(f"[eval] {settings} evaluation settings: original window {window}, target {target}; {prompts}", flush=True)
     results = []
     if base is not None and ev.compare_base:
         base_model = load_for_eval(base)
@@ -143,6 +148,7 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
         from .ruler.effective_length import add_effective_lengths
 
         add_effective_lengths(results, window, ev.ruler_threshold_ratio, reference=0 if len(results) > 1 else None)
-    table = write_report(results, window, target, report_dir)
-    print(f"\nHeld-out evaluation (original window {window}, target {target}); report in {report_dir}\n{table}\n", flush=True)
+    table = write_report(results, window, target, report_dir, extra={"settings": settings, "prompts": prompts})
+    print(f"\nHeld-out evaluation ({settings} settings: original window {window}, target {target}; {prompts}); "
+          f"report in {report_dir}\n{table}\n", flush=True)
     return {"dir": str(report_dir), "models": results}

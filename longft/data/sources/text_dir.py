@@ -1,4 +1,7 @@
-"""A folder of text files (`glob`, default **/*.txt, relative to the folder), one document per file.
+"""A folder of text files (`glob`, default **/*.txt, relative to the folder), one document per file,
+or with `join_chars: N` consecutive files (in path order) joined into documents of at least N
+characters: long held-out documents made of a folder of short files. The files left over at the end
+join the last document.
 
 Folders reached through symlinks are followed (and the check says which); a loop of links is
 refused. The files the pre-run check read are the files training reads: one that is gone by then
@@ -16,9 +19,9 @@ import datasets
 from ...errors import RecipeError
 from ...testbed.corpus import read_text
 from ..validate import check_text_files
-from ._common import path_of
+from ._common import path_of, require_whole_number
 
-FIELDS = {"type", "path", "glob"}
+FIELDS = {"type", "path", "glob", "join_chars"}
 DEFAULT_GLOB = "**/*.txt"
 # pathlib's glob matched hidden files too; glob.glob does from Python 3.11 when asked
 _HIDDEN = {"include_hidden": True} if sys.version_info >= (3, 11) else {}
@@ -34,6 +37,7 @@ def validate(source: dict, where: str) -> None:
     if PurePath(pattern).is_absolute() or ".." in PurePath(pattern).parts:
         raise RecipeError(f"{where}.glob = {pattern!r}: the glob is relative to the source's path and stays inside it "
                           "(e.g. '**/*.txt'); put the folder in 'path'")
+    require_whole_number(source, "join_chars", where, default=1, minimum=1)
 
 
 def _key(source: dict) -> tuple[str, str]:
@@ -83,7 +87,26 @@ def load(source: dict) -> datasets.Dataset:
         raise RecipeError(f"text_dir source {str(path_of(source))!r}: {len(gone)} file(s) the pre-run check read are "
                           f"gone now, the first {str(gone[0])!r}; restore them, or rerun to train without them")
     try:
-        return datasets.Dataset.from_dict({"text": [read_text(p) for p in found]})
+        texts = [read_text(p) for p in found]
     except FileNotFoundError as exc:
         raise RecipeError(f"text_dir source {str(path_of(source))!r}: {exc.filename!r} was deleted while it was read; "
                           "restore it, or rerun to train without it") from None
+    if "join_chars" in source:
+        texts = joined(texts, source["join_chars"])
+    return datasets.Dataset.from_dict({"text": texts})
+
+
+def joined(texts: list[str], min_chars: int) -> list[str]:
+    """Consecutive texts joined (a blank line between) into documents of at least `min_chars`."""
+    out, current = [], []
+    for text in texts:
+        current.append(text)
+        if sum(map(len, current)) >= min_chars:
+            out.append("\n\n".join(current))
+            current = []
+    if current:
+        if out:
+            out[-1] = "\n\n".join([out[-1], *current])
+        else:
+            out.append("\n\n".join(current))
+    return out
