@@ -130,7 +130,8 @@ def cmd_eval(argv: list[str]) -> int:
         from .recipe.schema import PositionConfig
 
         chosen = settings_for(ckpt, overrides, args.target)
-        recipe, target, position, settings = chosen.recipe, chosen.target, PositionConfig(), chosen.name
+        recipe = load_recipe(chosen.recipe, chosen.overrides)
+        target, position, settings = chosen.target, PositionConfig(), chosen.name
     out = Path(args.out) if args.out else ckpt.parent / "report"
     check_replace_target(out, "eval --out", REPORT_FILES, overwrite=args.overwrite, source=ckpt)
     for name, value in (("--window", args.window), ("--target", args.target)):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from longft.eval.presets import REAL_MODEL_RECIPE, TESTBED_RECIPE, default_target, is_testbed, settings_for
+from longft.validation import load_recipe
 
 from conftest import tiny_llama
 
@@ -37,7 +38,8 @@ def test_a_testbed_checkpoint_gets_the_testbeds_settings_and_twice_an_unscaled_w
     assert is_testbed(config)
     chosen = settings_for(checkpoint, {}, None)
     assert TESTBED_RECIPE in chosen.name and chosen.target == 2 * config["max_position_embeddings"]
-    assert chosen.recipe.eval.ruler_scoring == "loglik" and not chosen.recipe.eval.chat_template
+    ev = load_recipe(chosen.recipe, chosen.overrides).eval
+    assert ev.ruler_scoring == "loglik" and not ev.chat_template
     assert settings_for(checkpoint, {}, 512).target == 512  # --target wins
 
 
@@ -45,7 +47,7 @@ def test_a_pretrained_model_gets_generation_scoring_its_templates_and_its_served
     config = json.loads((pretrained_like / "config.json").read_text())
     assert not is_testbed(config) and default_target(config) == 256
     chosen = settings_for(pretrained_like, {"eval": {"passkey_trials": 1}}, None)
-    ev = chosen.recipe.eval
+    ev = load_recipe(chosen.recipe, chosen.overrides).eval
     assert REAL_MODEL_RECIPE in chosen.name and "chat template" in chosen.name and chosen.target == 256
     assert (ev.ruler_scoring, ev.ruler_template, ev.passkey_template) == ("generation", "ruler", "landmark")
     assert ev.chat_template and ev.passkey_trials == 1  # the user's overrides on top

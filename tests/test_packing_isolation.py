@@ -78,13 +78,31 @@ def test_packing_without_boundaries_would_leak(make_model):
 def test_long_packs_take_a_path_linear_in_length(make_model, capsys):
     from longft.attention.full import choose_path
 
-    assert choose_path("auto", 4096, False, 8192) == "dense"
-    assert choose_path("auto", 16384, False, 8192) == "segments"
+    one_doc = torch.tensor([0, 16384], dtype=torch.int32)
+    assert choose_path("auto", 16384, False, 8192, one_doc, 1, 4, 64) == "segments"  # past the dense cap
     model = make_model(attn=register_full_attention("auto", dense_mask_max_tokens=16))
     with torch.no_grad():
         packed = model(**packed_batch()).loss.item()
     assert "on the 'segments' path" in capsys.readouterr().out
     assert packed == pytest.approx(per_document_loss(make_model(attn="sdpa")), rel=1e-5)
+
+
+def test_auto_takes_the_path_that_costs_less_for_the_batchs_documents():
+    """Documents of a few lengths: per-document calls skip the cross-document pairs a dense mask pays
+    for. A short row cut into many documents of many lengths: the calls' fixed cost is more."""
+    from longft.attention.full import choose_path
+    from longft.attention.path_cost import costs
+
+    few = torch.tensor([0, 1500, 3000, 4096], dtype=torch.int32)
+    assert choose_path("auto", 4096, False, 8192, few, 1, 4, 64) == "segments"
+    many = torch.cat([torch.zeros(1), torch.arange(1, 23).cumsum(0)]).to(torch.int32)  # 22 lengths, 253 tokens
+    many = torch.cat([many, torch.tensor([256], dtype=torch.int32)])
+    estimate = costs(many, 1, 256, 4, 64)
+    assert estimate["dense"] < estimate["segments"] and choose_path("auto", 256, False, 8192, many, 1, 4, 64) == "dense"
+    assert choose_path("auto", 256, False, 128, many, 1, 4, 64) == "segments"  # the dense cap holds
+    assert choose_path("segments", 256, False, 8192, many, 1, 4, 64) == "segments"  # a named path is kept
+    # a call's fixed cost weighs less where a pair costs more (more heads, wider heads)
+    assert costs(many, 1, 256, 16, 128)["segments"] < estimate["segments"]
 
 
 @pytest.mark.parametrize("path", CPU_PATHS)

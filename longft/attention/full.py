@@ -6,8 +6,8 @@ Paths with one meaning (causal, never across a document boundary):
 - `eager`: the same mask with softmax written out (the reference the others are tested against);
 - `flex`: flex attention with a BlockMask built from document ids ((N/128)² blocks);
 - `flash`: flash-attn varlen on `cu_seq_lens` (GPU only; its CPU twin is `segments`).
-`path: auto` takes flash where it runs, else dense up to `dense_mask_max_tokens` and segments past
-it. A layer with a window of its own (`sliding_window`) or a logit soft cap (Gemma 2) takes the
+`path: auto` takes flash where it runs, else whichever of dense and segments costs less for the
+batch's document lengths (attention/path_cost.py), dense only up to `dense_mask_max_tokens`. A layer with a window of its own (`sliding_window`) or a logit soft cap (Gemma 2) takes the
 `masked` path instead: the same pairs within its window, the cap applied, N² memory. Without
 boundaries in the batch (evaluation, generation with a cache) it is transformers' own SDPA (for a soft cap,
 which SDPA has not, the scores written out over the same mask), so an exported model behaves as it did
@@ -22,6 +22,7 @@ from ..errors import RecipeError
 from .boundaries import cu_seq_lens, dense_document_mask, document_ids, document_starts
 from .masked import allowed_pairs, attend
 from .method import AttentionMethod
+from .path_cost import cheaper_path
 from .segments import repeat_kv, sdpa_in_segments
 
 NAME = "longft_full"
@@ -85,11 +86,12 @@ def check_path(path: str) -> None:
         raise RecipeError("attention.path = 'flash' needs flash-attn and a CUDA GPU (pip install flash-attn)")
 
 
-def choose_path(path: str, n: int, on_cuda: bool, dense_mask_max_tokens: int) -> str:
+def choose_path(path: str, n: int, on_cuda: bool, dense_mask_max_tokens: int, cu: torch.Tensor,
+                batch: int, heads: int, head_dim: int) -> str:
     if path == "auto" and on_cuda and flash_available():
         return "flash"
     if path in ("auto", "sdpa"):
-        return "dense" if n <= dense_mask_max_tokens else "segments"
+        return cheaper_path(cu, batch, n, heads, head_dim, dense_mask_max_tokens)
     return path
 
 
@@ -108,7 +110,7 @@ def make_full_attention(path: str = "auto", dense_mask_max_tokens: int = 8192, l
                     B, q_len, key.shape[2], query.device, kwargs)
                 return attend(query, key, value, allowed, scaling, softcap=kwargs["softcap"]), None
             return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling, **kwargs)
-        B, H, N, _ = query.shape
+        B, H, N, D = query.shape
         if kwargs.get("sliding_window") or kwargs.get("softcap"):
             if ("masked", N) not in announced:
                 announced.add(("masked", N))
@@ -116,7 +118,7 @@ def make_full_attention(path: str = "auto", dense_mask_max_tokens: int = 8192, l
                     "on the 'masked' path", flush=True)
             allowed = allowed_pairs(B, N, N, query.device, kwargs)
             return attend(query, key, value, allowed, scaling, softcap=kwargs.get("softcap")), None
-        chosen = choose_path(path, N, query.is_cuda, dense_mask_max_tokens)
+        chosen = choose_path(path, N, query.is_cuda, dense_mask_max_tokens, cu, B, H, D)
         if (chosen, N) not in announced:
             announced.add((chosen, N))
             log(f"[attention] packed batches of {N} tokens: full attention on the {chosen!r} path", flush=True)

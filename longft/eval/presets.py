@@ -18,7 +18,8 @@ REAL_MODEL_RECIPE = "_real-model-eval"
 
 @dataclass(frozen=True)
 class EvalSettings:
-    recipe: object  # the validated recipe whose eval section is used
+    recipe: str  # the recipe whose eval section is used; the caller validates it with `overrides`
+    overrides: dict  # the user's --eval.* values, with the chat template chosen from the tokenizer
     name: str  # which settings, for the printout and the report
     target: int  # the longest context evaluated
 
@@ -39,15 +40,11 @@ def default_target(config: dict) -> int:
 
 def settings_for(checkpoint: Path, overrides: dict, target: int | None) -> EvalSettings:
     """The evaluation of `checkpoint` with no recipe named; `overrides`: the user's --eval.* values."""
-    from transformers import AutoTokenizer
-
-    from ..validation import load_recipe
-    from .chat import has_chat_template
-
-    from transformers import AutoConfig
+    from transformers import AutoConfig, AutoTokenizer
 
     from ..errors import RecipeError
     from ..models import check_config_file
+    from .chat import has_chat_template
 
     check_config_file(checkpoint, "checkpoint")  # a damaged config is named before it is read
     loaded = AutoConfig.from_pretrained(str(checkpoint))
@@ -56,10 +53,10 @@ def settings_for(checkpoint: Path, overrides: dict, target: int | None) -> EvalS
         raise RecipeError(f"checkpoint {str(checkpoint)!r}: its config gives no window; pass --target")
     target = target or default_target(config)
     if is_testbed(config):
-        return EvalSettings(load_recipe(TESTBED_RECIPE, overrides), f"the testbed's ({TESTBED_RECIPE})", target)
+        return EvalSettings(TESTBED_RECIPE, overrides, f"the testbed's ({TESTBED_RECIPE})", target)
     chat = has_chat_template(AutoTokenizer.from_pretrained(str(checkpoint)))
     layered = {**overrides, "eval": {"chat_template": chat, **overrides.get("eval", {})}}
-    return EvalSettings(load_recipe(REAL_MODEL_RECIPE, layered),
+    return EvalSettings(REAL_MODEL_RECIPE, layered,
                         f"a pretrained model's ({REAL_MODEL_RECIPE}{', chat template' if chat else ''})", target)
 
 

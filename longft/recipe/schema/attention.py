@@ -17,8 +17,8 @@ class AttentionConfig:
     group_size_ratio: float = 0.25  # S²-Attn: G = seq_len * ratio
     group_size: int | None = None  # S²-Attn: a fixed G instead (SFT on lengths that are not a multiple)
     path: str = "auto"  # the kernel; each method lists its own (full: sdpa, dense, segments, eager, flex, flash)
-    # Packed batches up to this length use one dense (N x N) document mask; longer ones a path whose
-    # memory is linear in N (per-document SDPA, or flex / flash where chosen).
+    # Packed batches up to this length may use one dense (N x N) document mask where it costs less than
+    # per-document SDPA (path: auto); longer ones a path whose memory is linear in N.
     dense_mask_max_tokens: int = 8192
     # settings of methods that take their own (logn: base; window: window; hybrid: window, full_layers, logn_base)
     params: dict = field(default_factory=dict)
