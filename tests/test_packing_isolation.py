@@ -131,3 +131,24 @@ def test_without_boundaries_full_attention_is_transformers_sdpa(make_model):
         a = ours.generate(ids[:, :8], max_new_tokens=6, do_sample=False)
         b = plain.generate(ids[:, :8], max_new_tokens=6, do_sample=False)
     assert torch.equal(a, b)
+
+
+def test_the_path_is_costed_once_per_forward_not_per_layer(make_model, monkeypatch):
+    """Every layer gets the batch's one cu_seq_lens tensor: its path is chosen once, and afresh for
+    the next batch."""
+    import longft.attention.full as full
+
+    calls = []
+    real = full.choose_path
+    monkeypatch.setattr(full, "choose_path", lambda *a: calls.append(a[1]) or real(*a))
+    model = longft_model(make_model, "auto")
+    assert model.config.num_hidden_layers > 1
+    batch = packed_batch()
+    with torch.no_grad():
+        model(**batch)
+        assert len(calls) == 1
+        model(**batch)  # the same tensor again: already costed
+        assert len(calls) == 1
+        fresh = {**batch, "cu_seq_lens_q": batch["cu_seq_lens_q"].clone(), "cu_seq_lens_k": batch["cu_seq_lens_k"].clone()}
+        model(**fresh)
+    assert len(calls) == 2

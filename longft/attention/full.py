@@ -98,6 +98,9 @@ def choose_path(path: str, n: int, on_cuda: bool, dense_mask_max_tokens: int, cu
 def make_full_attention(path: str = "auto", dense_mask_max_tokens: int = 8192, log=print):
     check_path(path)
     announced: set = set()
+    # every layer of one forward gets the same cu_seq_lens tensor: its path is costed once (the
+    # reference held here keeps that tensor alive, so `is` cannot match a newer one)
+    last: dict = {"key": None, "chosen": None}
 
     def full_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         from transformers.integrations.sdpa_attention import sdpa_attention_forward
@@ -118,7 +121,12 @@ def make_full_attention(path: str = "auto", dense_mask_max_tokens: int = 8192, l
                     "on the 'masked' path", flush=True)
             allowed = allowed_pairs(B, N, N, query.device, kwargs)
             return attend(query, key, value, allowed, scaling, softcap=kwargs.get("softcap")), None
-        chosen = choose_path(path, N, query.is_cuda, dense_mask_max_tokens, cu, B, H, D)
+        key_now = (cu, B, N, H, D)
+        if last["key"] is not None and last["key"][0] is cu and last["key"][1:] == key_now[1:]:
+            chosen = last["chosen"]
+        else:
+            chosen = choose_path(path, N, query.is_cuda, dense_mask_max_tokens, cu, B, H, D)
+            last.update(key=key_now, chosen=chosen)
         if (chosen, N) not in announced:
             announced.add((chosen, N))
             log(f"[attention] packed batches of {N} tokens: full attention on the {chosen!r} path", flush=True)

@@ -63,4 +63,4 @@ def settings_for(checkpoint: Path, overrides: dict, target: int | None) -> EvalS
 def describe(ev) -> str:
     """One line on how the prompts are scored, for the printout and the report."""
     return (f"passkey {ev.passkey_template} template, RULER {ev.ruler_template} template with {ev.ruler_scoring} "
-            f"scoring, chat template {'on' if ev.chat_template else 'off'}")
+            f"scoring, chat template {'on' if ev.chat_template else 'off'}, weights in {ev.dtype}")

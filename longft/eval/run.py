@@ -8,8 +8,8 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def load_for_eval(path: str, config=None):
-    """fp32, with the attention method the checkpoint records (log-n, window, hybrid, FoT) switched on,
+def load_for_eval(path: str, config=None, dtype: str = "float32"):
+    """In `dtype` (eval.dtype), with the attention method the checkpoint records (log-n, window, hybrid, FoT) switched on,
     read through its cache where it has one (FoT's memory)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -17,10 +17,10 @@ def load_for_eval(path: str, config=None):
     from ..methods.registry import inference_model, restore_attention
 
     return inference_model(restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config,
-                                                                                  dtype=torch.float32)))
+                                                                                  dtype=getattr(torch, dtype))))
 
 
-def zero_shot_model(base_path: str, method: str, window: int, target: int):
+def zero_shot_model(base_path: str, method: str, window: int, target: int, dtype: str = "float32"):
     """The base model with no training at all, and a position method at the target factor, log-n or
     hybrid attention (trained length = the original window), or a StreamingLLM sink cache of the
     original window's size."""
@@ -35,13 +35,13 @@ def zero_shot_model(base_path: str, method: str, window: int, target: int):
     if method == "sinks":
         from .sinks import StreamingSinkModel
 
-        model = StreamingSinkModel(load_for_eval(base_path), sinks=SINK_TOKENS, window=window - SINK_TOKENS)
+        model = StreamingSinkModel(load_for_eval(base_path, dtype=dtype), sinks=SINK_TOKENS, window=window - SINK_TOKENS)
         return model, f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"
     if method in ZERO_SHOT_ATTENTION:
         setattr(config, CONFIG_KEY, ZERO_SHOT_ATTENTION[method](window))
-        return load_for_eval(base_path, config), f"base + {method} attention (zero-shot)"
+        return load_for_eval(base_path, config, dtype), f"base + {method} attention (zero-shot)"
     apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
-    return load_for_eval(base_path, config), f"base + {method} x{factor:g} (zero-shot)"
+    return load_for_eval(base_path, config, dtype), f"base + {method} x{factor:g} (zero-shot)"
 
 
 SINK_TOKENS = 4  # StreamingLLM's default: 4 sink tokens, the rest of the original window recent tokens
@@ -130,17 +130,17 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
 
         frame = chat_frame(tokenizer)
     haystack = ruler_haystack(tokenizer, ev, lengths, frame)
-    model = load_for_eval(checkpoint)
+    model = load_for_eval(checkpoint, dtype=ev.dtype)
     window = window or original_window(model.config, position)
     prompts = describe(ev)
     print(f"[eval] {settings} evaluation settings: original window {window}, target {target}; {prompts}", flush=True)
     results = []
     if base is not None and ev.compare_base:
-        base_model = load_for_eval(base)
+        base_model = load_for_eval(base, dtype=ev.dtype)
         results.append(evaluate_model(base_model, tokenizer, ev, window, target, base_label, haystack, frame))
         del base_model
     for method in ev.zero_shot_baselines if base is not None else ():
-        zero_shot, zero_label = zero_shot_model(base, method, window, target)
+        zero_shot, zero_label = zero_shot_model(base, method, window, target, ev.dtype)
         results.append(evaluate_model(zero_shot, tokenizer, ev, window, target, zero_label, haystack, frame))
         del zero_shot
     results.append(evaluate_model(model, tokenizer, ev, window, target, label, haystack, frame))

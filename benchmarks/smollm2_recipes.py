@@ -1,0 +1,91 @@
+"""The smollm2 recipe set on a real pretrained model, SmolLM2-135M-Instruct, from one measured run.
+
+    python benchmarks/smollm2_recipes.py [--out runs/smollm2] [--only NAME ...]
+
+Runs each recipe end to end (train or search, export, its own evaluation) into --out/NAME, timed,
+then joins the reports into one table: perplexity by length, passkey and the RULER tasks' average
+by length, the effective length, and the wall-clock of each recipe. Written as summary.md (the docs
+page's table), results.json and a perplexity-by-length plot. A recipe whose report is already
+there is read back, not re-run, so an interrupted run resumes. Run it alone on the machine.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]  # the recipes' data paths are relative to it
+RECIPES = [  # zero-shot first: their reports hold the base's rows
+    "smollm2-zeroshot-16k",
+    "smollm2-zeroshot-32k",
+    "smollm2-pose-32k",
+    "smollm2-yarn-16k",
+    "smollm2-longlora-16k",
+]
+
+
+def run_one(name: str, out: Path) -> dict:
+    """The recipe's report models (each labelled with the recipe) and its wall-clock seconds."""
+    from longft.pipeline import run_recipe
+    from longft.validation import load_recipe
+
+    folder = out / name
+    done = folder / "report" / "report.json"
+    if not done.exists():
+        started = time.time()
+        run_recipe(load_recipe(name, {"output_dir": str(folder)}))
+        (folder / "wall_clock.json").write_text(json.dumps({"seconds": round(time.time() - started, 1)}))
+    report = json.loads(done.read_text())
+    seconds = json.loads((folder / "wall_clock.json").read_text())["seconds"] if (folder / "wall_clock.json").exists() else None
+    return {"recipe": name, "seconds": seconds, "window": report["original_window"], "models": report["models"]}
+
+
+def table(runs: list[dict]) -> str:
+    ppl_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m["fixed_target_ppl"]})
+    key_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m["passkey"]["lengths"]})
+    ruler_lengths = sorted({int(n) for run in runs for m in run["models"] if "ruler" in m for n in m["ruler"]["average"]})
+    head = (["recipe", "model"] + [f"ppl@{n}" for n in ppl_lengths] + [f"passkey@{n}" for n in key_lengths]
+            + [f"RULER@{n}" for n in ruler_lengths] + ["effective length", "recipe wall-clock"])
+    rows = [head, ["---"] * len(head)]
+    for run in runs:
+        for m in run["models"]:
+            ppl = [f"{m['fixed_target_ppl'][str(n)]:.2f}" if str(n) in m["fixed_target_ppl"] else "" for n in ppl_lengths]
+            keys = dict(zip(m["passkey"]["lengths"], m["passkey"]["accuracy"]))
+            acc = [f"{sum(keys[n]) / len(keys[n]):.0%}" if n in keys else "" for n in key_lengths]
+            ruler = m["ruler"]["average"] if "ruler" in m else {}
+            avg = [f"{100 * ruler[str(n)]:.0f}" if str(n) in ruler else "" for n in ruler_lengths]
+            effective = str(m["ruler"].get("effective_length") or "undefined") if "ruler" in m else ""
+            wall = f"{run['seconds'] / 60:.1f} min" if run["seconds"] and m is run["models"][-1] else ""
+            rows.append([run["recipe"], m["label"]] + ppl + acc + avg + [effective, wall])
+    return "\n".join("| " + " | ".join(row) + " |" for row in rows)
+
+
+def main() -> None:
+    import os
+
+    from longft.eval.report import plot_perplexity
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/smollm2")
+    parser.add_argument("--only", nargs="*", default=None, help="recipes to run (default: the whole set)")
+    args = parser.parse_args()
+    out = Path(args.out).resolve()
+    os.chdir(REPO)
+    started = time.time()
+    names = args.only or RECIPES
+    runs = []
+    for i, name in enumerate(names, 1):
+        print(f"[smollm2-recipes] {i}/{len(names)}: {name} ({time.time() - started:.0f}s so far)", flush=True)
+        runs.append(run_one(name, out))
+    summary = table(runs)
+    (out / "summary.md").write_text(summary + "\n")
+    (out / "results.json").write_text(json.dumps(runs, indent=2))
+    models = [dict(m, label=f"{run['recipe']}: {m['label']}") for run in runs for m in run["models"]]
+    plot_perplexity(models, runs[0]["window"], out / "perplexity_by_length.png")
+    print(f"\n{summary}\n\n[smollm2-recipes] {len(runs)} recipes in {(time.time() - started) / 60:.1f} min; "
+          f"table, results and plot in {out}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
