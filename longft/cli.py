@@ -17,6 +17,7 @@ USAGE = """longft <command> ...
   train RECIPE [--smoke] [--section.field VALUE ...]   run a recipe (name in recipes/ or a YAML path)
   search RECIPE [--smoke] [--search.length N ...]     LongRoPE factor search on the recipe's model, one stage
   pack RECIPE [--smoke] [--section.field VALUE ...]    build the packed data and print its statistics
+  data RECIPE [--section.field VALUE ...]              what the data would read (Hub, cache, local), the budget, where packs go
   eval CHECKPOINT [--recipe R] [--base PATH] [--suite standard|ruler] [--lengths N ...] [--tasks T ...] [--eval.field VALUE ...]
   export CHECKPOINT OUT [--overwrite] [--dynamic-as-fixed [--compare-docs N] [--recipe R]]
                                                        write a plain HF checkpoint (adapters merged)
@@ -77,6 +78,28 @@ def cmd_pack(argv: list[str]) -> int:
         first = packed[0]
         print(f"[pack] stage {name}: {path}")
         print(f"[pack] first sequence holds {len(first['doc_lens'])} documents of lengths {list(first['doc_lens'])[:12]}")
+    return 0
+
+
+def cmd_data(argv: list[str]) -> int:
+    from .data.dry_run import describe
+    from .models import load_tokenizer
+    from .paths import cache_home
+    from .pipeline import planned_stages
+
+    recipe = _recipe_args(argv)
+    for name, stage, _ in planned_stages(recipe):
+        if stage.kind != "train":
+            print(f"[data] stage {name} ({stage.kind}): trains on nothing")
+            continue
+        try:
+            tokenizer = load_tokenizer(stage.model)
+        except Exception as exc:  # noqa: BLE001 - a dry run still says what it can without the tokenizer
+            print(f"[data] stage {name}: tokenizer of {stage.model.tokenizer or stage.model.name_or_path!r} not "
+                  f"loaded here ({type(exc).__name__}); no document estimate or pack folder name")
+            tokenizer = None
+        for line in describe(stage.data, tokenizer, cache_home() / "packed"):
+            print(f"[data] stage {name}: {line}")
     return 0
 
 
@@ -286,7 +309,7 @@ def cmd_plan(argv: list[str]) -> int:
     return 0
 
 
-COMMANDS = {"train": cmd_train, "plan": cmd_plan, "search": cmd_search, "pack": cmd_pack, "eval": cmd_eval,
+COMMANDS = {"train": cmd_train, "plan": cmd_plan, "search": cmd_search, "pack": cmd_pack, "data": cmd_data, "eval": cmd_eval,
             "export": cmd_export, "serve-check": cmd_serve_check}
 
 

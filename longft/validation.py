@@ -34,6 +34,14 @@ def check_recipe(recipe: Recipe) -> None:
     else:
         for i, source in enumerate(data.sources):
             validate_source(source, f"data.sources[{i}]")
+            if source.get("streaming") and data.max_train_tokens is None:
+                raise RecipeError(f"data.sources[{i}] is streamed: set data.max_train_tokens, so that the stream "
+                                  "knows where to stop")
+    for where, sources in (("eval.sources", ev.sources), ("search.sources", recipe.search.sources)):
+        for i, source in enumerate(sources):
+            if source.get("streaming"):
+                raise RecipeError(f"{where}[{i}]: evaluation and search documents are read whole; set streaming: "
+                                  "false (or point path at a local copy)")
     for i, source in enumerate(ev.sources):
         validate_source(source, f"eval.sources[{i}]")
     for task in ev.ruler_tasks:

@@ -1,7 +1,8 @@
 """Run `longft ARGS...` and SIGKILL it at a named point: python kill_harness.py POINT ARGS...
 
 Points: step:N (after optimizer step N), checkpoint:N (optimizer.pt of checkpoint-N half written),
-export (the stage's final checkpoint written beside its place, not yet renamed into it).
+export (the stage's final checkpoint written beside its place, not yet renamed into it), stream:N
+(after N documents read from a source that stops at a token budget).
 Nothing is cleaned up: the process dies as it would under `kill -9`.
 """
 import io
@@ -57,6 +58,18 @@ def arm(point: str) -> None:
             original_replace(tmp, out)
 
         export.replace_folder = replace_folder
+    elif kind == "stream":
+        from longft.data import budget
+
+        original_rows = budget._rows
+
+        def rows(*args, **kwargs):
+            for i, row in enumerate(original_rows(*args, **kwargs), 1):
+                yield row
+                if i == int(arg):
+                    die()
+
+        budget._rows = rows
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 

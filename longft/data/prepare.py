@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import datasets
@@ -48,7 +49,10 @@ def prepare_packed(data: DataConfig, tokenizer, cache_dir: Path | None = None) -
             print(f"[data] packed data from cache {out}", flush=True)
             print_reports(stats, out)
             return packed, stats, out
-    tokenized, mix_report = documents_to_pack(data, tokenizer)
+    # budgeted sources write what they read here; an interrupted run leaves it, the next one clears it
+    workdir = cache_dir / f".{out.name}.reading"
+    shutil.rmtree(workdir, ignore_errors=True)
+    tokenized, mix_report = documents_to_pack(data, tokenizer, workdir)
     packed, stats = pack_tokenized(
         tokenized, data.seq_len, data.split_policy, data.min_doc_tokens, data.max_train_tokens, data.seed
     )
@@ -71,19 +75,36 @@ def prepare_packed(data: DataConfig, tokenizer, cache_dir: Path | None = None) -
             plot_report(mix_report, folder / MIX_PLOT)
 
     save_packed(packed, stats, out, write_extra=write_plot)
+    shutil.rmtree(workdir, ignore_errors=True)
     print_reports(stats, out)
     return datasets.load_from_disk(str(out)), stats, out
 
 
-def documents_to_pack(data: DataConfig, tokenizer) -> tuple[datasets.Dataset, dict | None]:
+def documents_to_pack(data: DataConfig, tokenizer, workdir: Path) -> tuple[datasets.Dataset, dict | None]:
     """Tokenized documents in the order the packer takes them, and the mix report (weighted mixes)."""
     if data.mix is None:
-        return tokenize_documents(load_documents(data.sources), tokenizer, data.num_proc), None
+        return tokenized_sources(data, tokenizer, workdir), None
     from .mix.build import sample_mix
     from .mix.definition import parse_mix
 
     mix = parse_mix(data.mix, data.seq_len)
-    return sample_mix(mix, tokenizer, data.seq_len, data.split_policy, data.min_doc_tokens, data.num_proc)
+    return sample_mix(mix, tokenizer, data.seq_len, data.split_policy, data.min_doc_tokens, data.num_proc,
+                      workdir=workdir)
+
+
+def tokenized_sources(data: DataConfig, tokenizer, workdir: Path) -> datasets.Dataset:
+    """Every source loaded whole and tokenized, except those that stop at data.max_train_tokens
+    (budget.py), each of which reads only as far as the budget."""
+    from .budget import budgeted, read_within_budget
+
+    if data.max_train_tokens is None or not any(budgeted(s) for s in data.sources):
+        return tokenize_documents(load_documents(data.sources), tokenizer, data.num_proc)
+    parts = [
+        read_within_budget(s, tokenizer, data.max_train_tokens + data.seq_len, data.min_doc_tokens, workdir / str(i))
+        if budgeted(s) else tokenize_documents(load_documents([s]), tokenizer, data.num_proc)
+        for i, s in enumerate(data.sources)
+    ]
+    return parts[0] if len(parts) == 1 else datasets.concatenate_datasets(parts)
 
 
 def print_reports(stats: PackStats, out: Path) -> None:

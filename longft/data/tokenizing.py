@@ -13,10 +13,10 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def tokenize_documents(docs: datasets.Dataset, tokenizer, num_proc: int = 1) -> datasets.Dataset:
-    """One row per document: BOS + [prompt] + tokens + EOS, its length, and how many leading
-    tokens carry no loss (BOS and, for supervised pairs, the prompt)."""
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+def encoder(tokenizer):
+    """A batch of documents {"text": [...], optionally "prompt": [...]} -> one row per document:
+    BOS + [prompt] + tokens + EOS, its length, and how many leading tokens carry no loss (BOS and,
+    for supervised pairs, the prompt)."""
     bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
 
     head = [bos] if bos is not None else []
@@ -32,6 +32,13 @@ def tokenize_documents(docs: datasets.Dataset, tokenizer, num_proc: int = 1) -> 
             "masked": [len(head) + len(p) for p in prompts],
         }
 
+    return encode
+
+
+def tokenize_documents(docs: datasets.Dataset, tokenizer, num_proc: int = 1) -> datasets.Dataset:
+    """Every document of `docs`, tokenized as `encoder` does, in order."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    encode = encoder(tokenizer)
     num_proc = max(1, min(num_proc, len(docs) // 8 or 1))
     return docs.map(
         encode,

@@ -183,6 +183,10 @@ def parse_mix(raw: dict, seq_len: int, where: str = "data.mix") -> Mix:
         raise RecipeError(f"{where}: weights sum to {total:g} ({listed}); they are token shares and must sum to 1")
     if mix.tokens is not None and mix.tokens < 1:
         raise RecipeError(f"{where}.tokens = {mix.tokens}: must be >= 1 (or left out: the largest budget that repeats nothing)")
+    streamed = [s.name for s in mix.sources if s.source.get("streaming")]
+    if streamed and mix.tokens is None:
+        raise RecipeError(f"{where}: sources {streamed} are streamed: set the mix's tokens, so that each stream "
+                          "knows where to stop (its weight x tokens)")
     if mix.long_short is not None:
         if not 0 < mix.long_short.long_fraction < 1:
             raise RecipeError(f"{where}.long_short.long_fraction = {mix.long_short.long_fraction}: must be in (0, 1)")

@@ -16,7 +16,7 @@ import datasets
 from ...errors import RecipeError
 from ...recipe.schema import check_choice
 from ..validate import SourceCheck
-from . import copy_drills, hf_disk, jsonl, parquet, retrieval_drills, sft_jsonl, testbed, text_dir
+from . import copy_drills, hf, hf_disk, jsonl, parquet, retrieval_drills, sft_hf, sft_jsonl, testbed, text_dir
 
 SOURCES = {
     "testbed": testbed,
@@ -24,7 +24,9 @@ SOURCES = {
     "jsonl": jsonl,
     "parquet": parquet,
     "hf_disk": hf_disk,
+    "hf": hf,  # datasets.load_dataset: a Hub id, a local folder in Hub layout, a loader with data_files; streamed
     "sft_jsonl": sft_jsonl,  # supervised pairs (LongAlpaca format): the loss covers the output only
+    "sft_hf": sft_hf,  # the same pairs through datasets.load_dataset (a Hub id or a local folder)
     "retrieval_drills": retrieval_drills,  # synthetic lookups on the testbed code, for the base's pretraining
     "copy_drills": copy_drills,  # random values and their scored repeat: teaches a small base to copy
 }
