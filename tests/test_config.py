@@ -88,7 +88,8 @@ def test_model_not_available_offline_says_what_to_set(tmp_path, monkeypatch):
     with pytest.raises(RecipeError) as err:
         preflight(recipe, planned_stages(recipe))
     msg = str(err.value)
-    assert ("redpajama-sample.jsonl" in msg) or ("--model.name_or_path" in msg and "--smoke" in msg)
+    assert ("'dwzhu/PoSE-Datasets'" in msg and "HF_DATASETS_OFFLINE" in msg) or (
+        "--model.name_or_path" in msg and "--smoke" in msg)
 
 
 def test_model_not_available_offline_message(tmp_path, monkeypatch):

@@ -186,3 +186,74 @@ def test_mds_shards_are_refused_in_one_line(tmp_path):
     (tmp_path / "mds" / "index.json").write_text(json.dumps({"version": 2, "shards": [{"column_names": ["input_ids"]}]}))
     with pytest.raises(RecipeError, match=r"MosaicML streaming \(MDS\) shards, which longft does not read"):
         check_sources([{"type": "hf", "path": str(tmp_path / "mds")}])
+
+
+def test_a_mix_over_hf_sources_reads_each_only_to_its_share(hub_folder, tokenizer, tmp_path, capsys):
+    mix = {"name": "hub-mix", "tokens": 8000, "seed": 0, "sources": [
+        {"name": "streamed", "weight": 0.75, "source": {"type": "hf", "path": str(hub_folder), "streaming": True}},
+        {"name": "held", "weight": 0.25, "source": {"type": "hf", "path": str(hub_folder), "split": "test"}},
+    ]}
+    data = DataConfig(mix=mix, seq_len=256, min_doc_tokens=16, num_proc=1, seed=3)
+    packed, stats, _ = prepare_packed(data, tokenizer, tmp_path)
+    out = capsys.readouterr().out
+    assert "'streamed': its share, 6,256 tokens" in out and "'held': its share, 2,256 tokens" in out
+    assert "reading until 6,256 tokens (streamed)" in out
+    texts = [tokenizer.decode(ids) for ids in packed["input_ids"]]
+    assert any("held out" in t for t in texts) and any("held out" not in t for t in texts)
+    assert not any(p.name.endswith(".reading") for p in tmp_path.iterdir())
+
+
+def test_supervised_pairs_from_a_hub_layout_folder(tokenizer, tmp_path):
+    from longft.data.collator import PackedCollator
+
+    folder = tmp_path / "long-alpaca"
+    (folder / "data").mkdir(parents=True)
+    pq.write_table(pa.table({"instruction": ["Summarise the file.", "Name it."], "output": ["It defines f.", "g"],
+                             "file": ["a", "b"]}), folder / "data" / "train-00000-of-00001.parquet")
+    data = DataConfig(sources=[{"type": "sft_hf", "path": str(folder)}], seq_len=128, split_policy="truncate",
+                      num_proc=1)
+    check_sources(data.sources)
+    packed, stats, _ = prepare_packed(data, tokenizer, cache_dir=tmp_path / "cache")
+    assert stats.documents_kept == 2
+    batch = PackedCollator(128, tokenizer.pad_token_id)([packed[0]])
+    scored = tokenizer.decode([t for t, y in zip(batch["input_ids"][0].tolist(), batch["labels"][0].tolist()) if y != -100])
+    assert "Summarise" not in scored and "It defines f." in scored
+    with pytest.raises(RecipeError, match="'answer'"):
+        check_sources([{"type": "sft_hf", "path": str(folder), "output_field": "answer"}])
+
+
+PAPER_RECIPES = ["longlora-8k", "longlora-32k", "longlora-100k", "longlora-full-32k", "longlora-sft-32k", "pi-32k",
+                 "yarn-64k", "yarn-128k", "longrope-256k", "pose-128k", "longllama-3b-fot"]
+
+
+@pytest.mark.parametrize("name", PAPER_RECIPES)
+def test_every_paper_recipe_names_its_dataset_and_the_section_resolves(name):
+    """No download: the recipe loads (each source's type and fields validated) and every data, search
+    and evaluation source of every stage is a Hub dataset, not a local file the user must make."""
+    from longft.pipeline import planned_stages
+    from longft.validation import load_recipe
+
+    recipe = load_recipe(name)
+    for _, stage, _ in planned_stages(recipe):
+        sources = [*stage.eval.sources, *(stage.search.sources if stage.kind == "search" else stage.data.sources)]
+        assert sources and all(s["type"] in ("hf", "sft_hf") for s in sources), sources
+        assert all("/" in s["path"] or s.get("data_files", "").startswith("hf://") for s in sources), sources
+
+
+def test_longft_data_says_what_a_paper_recipe_would_read_without_downloading(tmp_path):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "LONGFT_HOME": str(tmp_path)}
+    run = subprocess.run([sys.executable, "-m", "longft", "data", "pose-128k"], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    assert "Hub dataset 'dwzhu/PoSE-Datasets'" in run.stdout and "split 'train'" in run.stdout
+    assert "tokenizer of 'meta-llama/Llama-2-7b-hf' not loaded here" in run.stdout
+    assert not (tmp_path / "cache" / "packed").exists() or not any((tmp_path / "cache" / "packed").iterdir())
+
+
+def test_longft_data_counts_what_the_budget_takes(hub_folder, tokenizer, tmp_path):
+    from longft.data.dry_run import describe
+
+    lines = describe(data_config(hub_folder, True), tokenizer, tmp_path)
+    assert f"local dataset folder '{hub_folder}'" in lines[1] and "read in order until 6,256 tokens" in lines[1]
+    assert "about" in lines[1] and "documents at" in lines[1]
+    assert lines[-1].startswith("packs of 256 tokens -> ") and not any(tmp_path.iterdir())
