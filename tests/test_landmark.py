@@ -1,0 +1,97 @@
+"""Landmark attention's grouped softmax: against a direct computation written out query by query,
+causal, packed documents isolated, and its gradient."""
+import math
+
+import pytest
+import torch
+
+from longft.methods.landmark.grouped_softmax import block_layout, closing_landmark, grouped_softmax_weights, landmark_attention
+
+
+def layout(doc_lengths: list[int], mem_freq: int):
+    """A row of documents with a landmark after every mem_freq tokens of each: (is_landmark, doc_start, doc_id)."""
+    is_lm, start, doc = [], [], []
+    for d, n in enumerate(doc_lengths):
+        for k in range(n):
+            start.append(k == 0)
+            is_lm.append((k + 1) % (mem_freq + 1) == 0)
+            doc.append(d)
+    return torch.tensor([is_lm]), torch.tensor([start]), torch.tensor([doc])
+
+
+def allowed_mask(doc: torch.Tensor) -> torch.Tensor:
+    n = doc.shape[-1]
+    causal = torch.ones(n, n, dtype=torch.bool).tril()
+    return (causal & (doc[0][:, None] == doc[0][None, :]))[None, None]
+
+
+def direct_weights(s: torch.Tensor, allowed: torch.Tensor, block: torch.Tensor, is_lm: torch.Tensor) -> torch.Tensor:
+    """The method as the paper states it, one query at a time (one head, one row)."""
+    n = s.shape[-1]
+    w = torch.zeros(n, n, dtype=s.dtype)
+    for i in range(n):
+        seen = [j for j in range(n) if allowed[i, j]]
+        current = [j for j in seen if block[j] == block[i] and not is_lm[j]]
+        landmarks = [j for j in seen if is_lm[j] and block[j] < block[i]]
+        top = torch.softmax(s[i, current + landmarks], dim=0)
+        for k, j in enumerate(current):
+            w[i, j] = top[k]
+        for k, lm in enumerate(landmarks):
+            members = [j for j in seen if block[j] == block[lm] and not is_lm[j]]
+            inner = torch.softmax(s[i, members], dim=0)
+            for m, j in enumerate(members):
+                w[i, j] = top[len(current) + k] * inner[m]
+    return w
+
+
+def test_blocks_count_from_each_document_and_a_landmark_closes_its_block():
+    is_lm, start, _ = layout([9, 6], mem_freq=3)
+    assert block_layout(is_lm, start)[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 0, 0, 0, 0, 1, 1]
+    assert closing_landmark(is_lm)[0].tolist() == [3, 3, 3, 3, 7, 7, 7, 7, 12, 12, 12, 12, 12, 13, 14]
+
+
+@pytest.mark.parametrize("docs", [[14], [9, 7], [4, 11, 5]], ids=["one", "two", "three"])
+def test_the_grouped_softmax_equals_the_direct_computation(docs):
+    torch.manual_seed(0)
+    is_lm, start, doc = layout(docs, mem_freq=3)
+    n = is_lm.shape[-1]
+    scores = torch.randn(1, 2, n, n, dtype=torch.float64)
+    allowed = allowed_mask(doc)
+    block = block_layout(is_lm, start)
+    got = grouped_softmax_weights(scores, allowed, block, is_lm)
+    for h in range(2):
+        want = direct_weights(scores[0, h], allowed[0, 0], block[0], is_lm[0])
+        torch.testing.assert_close(got[0, h], want)
+    torch.testing.assert_close(got.sum(-1), torch.ones(1, 2, n, dtype=torch.float64))  # each row a distribution
+    assert (got[..., is_lm[0]] == 0).all()  # landmarks route weight, they carry no value
+
+
+def test_it_is_causal_and_packed_documents_never_see_each_other():
+    torch.manual_seed(1)
+    is_lm, start, doc = layout([10, 9], mem_freq=2)
+    n = is_lm.shape[-1]
+    q, k, v = (torch.randn(1, 2, n, 8, dtype=torch.float64) for _ in range(3))
+    block = block_layout(is_lm, start)
+    packed = landmark_attention(q, k, v, allowed_mask(doc), block, is_lm, 1 / math.sqrt(8))
+    # causal: changing what comes later changes nothing before it
+    k2, v2 = k.clone(), v.clone()
+    k2[..., 6:, :] += 5.0
+    v2[..., 6:, :] -= 3.0
+    later = landmark_attention(q, k2, v2, allowed_mask(doc), block, is_lm, 1 / math.sqrt(8))
+    torch.testing.assert_close(later[..., :6, :], packed[..., :6, :])
+    # isolated: the second document alone gives what it gave packed
+    alone = slice(10, n)
+    lm2, start2, doc2 = layout([9], mem_freq=2)
+    single = landmark_attention(q[..., alone, :], k[..., alone, :], v[..., alone, :], allowed_mask(doc2),
+                                block_layout(lm2, start2), lm2, 1 / math.sqrt(8))
+    torch.testing.assert_close(packed[..., alone, :], single)
+
+
+def test_the_gradient_is_exact():
+    torch.manual_seed(2)
+    is_lm, start, doc = layout([7, 5], mem_freq=2)
+    n = is_lm.shape[-1]
+    q, k, v = (torch.randn(1, 1, n, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    block = block_layout(is_lm, start)
+    fn = lambda q, k, v: landmark_attention(q, k, v, allowed_mask(doc), block, is_lm, 0.5)  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (q, k, v))
