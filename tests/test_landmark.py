@@ -95,3 +95,34 @@ def test_the_gradient_is_exact():
     block = block_layout(is_lm, start)
     fn = lambda q, k, v: landmark_attention(q, k, v, allowed_mask(doc), block, is_lm, 0.5)  # noqa: E731
     assert torch.autograd.gradcheck(fn, (q, k, v))
+
+
+def test_through_a_model_without_landmarks_in_reach_it_is_causal_attention(make_model):
+    from longft.methods.landmark.attention import register
+
+    ids = torch.randint(3, 300, (2, 24), generator=torch.Generator().manual_seed(3))
+    ours, plain = make_model(attn=register(mem_freq=64)), make_model(attn="sdpa")
+    with torch.no_grad():
+        torch.testing.assert_close(ours(input_ids=ids).logits, plain(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
+
+
+def test_through_a_model_packed_documents_give_what_they_give_alone(make_model):
+    """The boundaries the collator sends place each document's landmarks and blocks: a packed batch
+    scores as its documents one by one, and no token sees another document or a later token."""
+    from longft.methods.landmark.attention import register
+    from test_packing_isolation import DOCS, packed_batch
+
+    model = make_model(attn=register(mem_freq=2))
+    batch = packed_batch()
+    with torch.no_grad():
+        packed = model(**batch).logits
+        row, col = 0, 0
+        for doc_index, doc in enumerate(DOCS):
+            row, col = (0, 0) if doc_index == 0 else (1, 0) if doc_index == 2 else (row, col)
+            alone = model(input_ids=torch.tensor([doc])).logits[0]
+            torch.testing.assert_close(packed[row, col:col + len(doc)], alone, atol=1e-5, rtol=1e-5)
+            col += len(doc)
+        later = batch["input_ids"].clone()
+        later[:, 10:] = 299
+        changed = model(**{**batch, "input_ids": later}).logits
+        torch.testing.assert_close(changed[:, :10], packed[:, :10])
