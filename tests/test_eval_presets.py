@@ -87,3 +87,18 @@ def test_join_chars_must_be_a_positive_whole_number(tmp_path):
     with pytest.raises(RecipeError, match="join_chars"):
         load_recipe(REAL_MODEL_RECIPE, {"eval": {"sources": [{"type": "text_dir", "path": str(tmp_path),
                                                               "join_chars": 0}]}})
+
+
+def test_eval_dtype_loads_the_weights_in_it_and_a_bad_one_fails_naming_the_choices(pretrained_like):
+    import torch
+
+    from longft.errors import RecipeError
+    from longft.eval.run import load_for_eval, zero_shot_model
+
+    assert next(load_for_eval(str(pretrained_like), dtype="bfloat16").parameters()).dtype == torch.bfloat16
+    assert next(load_for_eval(str(pretrained_like)).parameters()).dtype == torch.float32
+    model, _ = zero_shot_model(str(pretrained_like), "yarn", 64, 256, dtype="bfloat16")
+    assert next(model.parameters()).dtype == torch.bfloat16
+    assert load_recipe("smollm2-yarn-16k").eval.dtype == "bfloat16"
+    with pytest.raises(RecipeError, match=r"eval.dtype.*'float16'.*bfloat16"):
+        load_recipe("tiny-yarn-4x", {"eval": {"dtype": "float16"}})
