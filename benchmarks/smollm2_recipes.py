@@ -18,9 +18,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]  # the recipes' data paths are relative to it
 RECIPES = [  # zero-shot at 16k first: its report holds the base's rows; 32k last, the longest forwards
     "smollm2-zeroshot-16k",
-    "smollm2-pose-32k",
     "smollm2-yarn-16k",
     "smollm2-longlora-16k",
+    "smollm2-pose-32k",
     "smollm2-zeroshot-32k",
 ]
 
