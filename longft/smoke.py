@@ -108,6 +108,7 @@ def smoke_recipe(recipe: Recipe, first_stage: bool = True, window: int | None = 
         ruler_depths=[0.5],
         ruler_trials=1,
         ruler_tasks=["niah_single_1"],
+        chat_template=False,  # the stand-in's tokenizer has none; the code path is the same
     )
     from .methods.registry import ATTENTION_METHODS
 
