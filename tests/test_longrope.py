@@ -163,6 +163,47 @@ def test_search_stage_writes_a_plain_longrope_checkpoint_with_the_searched_perpl
     assert perplexity(model, docs) == pytest.approx(found["exported"]["ppl"], rel=1e-4)
 
 
+def test_search_in_bfloat16_scores_a_copy_and_writes_the_weights_as_loaded(tmp_path, monkeypatch):
+    from longft.recipe.schema import ModelConfig
+    from longft.methods.longrope import stage as search_stage
+    from longft.methods.longrope.stage import search_documents
+    from longft.models import load_tokenizer
+    from longft.pipeline import planned_stages, run_recipe
+
+    recipe = load_recipe(
+        "tiny-longrope-8x-zeroshot",
+        {"output_dir": str(tmp_path), "eval": {"enabled": False}, "search": {"dtype": "bfloat16"}}, smoke=True,
+    )
+    scored_in = []
+
+    class Spy(CandidateFitness):
+        def __init__(self, model, *args, **kwargs):
+            scored_in.append(model.dtype)
+            super().__init__(model, *args, **kwargs)
+
+    monkeypatch.setattr(search_stage, "CandidateFitness", Spy)
+    result = run_recipe(recipe)
+    assert scored_in == [torch.bfloat16]
+    found = json.loads((tmp_path / "main" / FACTORS_FILE).read_text())
+    model = AutoModelForCausalLM.from_pretrained(result["output"]).eval()
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    stage = planned_stages(recipe)[0][1]
+    docs = search_documents(stage.search, load_tokenizer(ModelConfig(tokenizer="testbed")), found["length"])
+    fp32_ppl = perplexity(model, docs)
+    assert found["exported"]["ppl"] == pytest.approx(fp32_ppl, rel=0.05)  # scored in bf16: near, not exact
+
+
+def test_scoring_copy_leaves_the_loaded_model_alone(make_model):
+    from longft.methods.longrope.stage import scoring_copy
+
+    model = make_model(window=32)
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    copy = scoring_copy(model, "bfloat16")
+    assert copy is not model and copy.dtype == torch.bfloat16 and model.dtype == torch.float32
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    assert scoring_copy(model, "float32") is model
+
+
 def test_short_factor_search_without_long_factors_fails_before_any_work(tmp_path):
     from longft.pipeline import run_recipe
 
@@ -238,6 +279,7 @@ def test_kv_cache_across_the_short_long_switch_is_what_the_readme_warns_about(ma
         ({"search": {"start_tokens": [-1]}}, "n̂ values are integers >= 0"),
         ({"search": {"mutations": 0, "crossovers": 0}}, "at least one child"),
         ({"kind": "serach"}, "did you mean 'search'"),
+        ({"search": {"dtype": "fp16"}}, "search.dtype = 'fp16'"),
     ],
 )
 def test_bad_search_settings_fail_at_load(overrides, message):

@@ -81,6 +81,17 @@ def search_documents(cfg: SearchConfig, tokenizer, length: int) -> list[list[int
     return [d[:length] for d in docs]
 
 
+def scoring_copy(model, dtype: str):
+    """The model candidates are scored with: itself, or a copy in `dtype` (search.dtype), so that
+    the weights written afterwards are the ones loaded."""
+    import copy
+
+    import torch
+
+    wanted = getattr(torch, dtype)
+    return model if model.dtype == wanted else copy.deepcopy(model).to(wanted)
+
+
 def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_dir: Path | None = None) -> dict:
     from transformers import set_seed
 
@@ -107,7 +118,7 @@ def run_search_stage(stage: Recipe, stage_dir: Path, fingerprint: str, initial_d
         f"n̂ from {list(space.start_choices)}",
         flush=True,
     )
-    fitness = CandidateFitness(model, docs, space, base_inv_freq(model.config), attention_scale, stage.search.batch_size)
+    fitness = CandidateFitness(scoring_copy(model, stage.search.dtype), docs, space, base_inv_freq(model.config), attention_scale, stage.search.batch_size)
     result = evolutionary_search(
         space, fitness, seeds, stage.search, stage_dir / STATE_FILE, progress=lambda m: print(f"[search] {m}", flush=True)
     )

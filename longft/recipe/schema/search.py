@@ -4,11 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ...errors import RecipeError
-from .checks import check_positive, check_seed
+from .checks import check_choice, check_positive, check_seed
 
 
 # LongRoPE's candidate set for n̂, the first positions that keep the original frequencies.
 START_TOKEN_CHOICES = (0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 48, 64, 128, 256)
+SEARCH_DTYPES = ("float32", "bfloat16")
 
 
 @dataclass
@@ -33,8 +34,12 @@ class SearchConfig:
     num_docs: int = 4  # fitness: perplexity on this many documents truncated to `length`
     batch_size: int = 4  # sequences per forward pass (rows of different candidates share a batch)
     seed: int = 0
+    # the weights' dtype while candidates are scored (bfloat16: about 3x faster on a CPU for a real
+    # model); the checkpoint written keeps the weights as loaded
+    dtype: str = "float32"
 
     def validate(self) -> None:
+        check_choice("search.dtype", self.dtype, SEARCH_DTYPES)
         for name in ("population", "parents", "iterations", "num_docs", "batch_size"):
             check_positive(f"search.{name}", getattr(self, name))
         check_positive("search.mutations", self.mutations, minimum=0)
