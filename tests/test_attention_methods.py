@@ -156,5 +156,6 @@ def test_bad_attention_settings_fail_at_load(overrides, message):
 
 
 def test_every_registered_method_has_a_test():
-    # full and S²-Attn: test_packing_isolation.py, test_s2attn.py; FoT: test_fot.py
-    assert set(ATTENTION_METHODS) == {"full", "s2", "fot", *METHODS}
+    # full and S²-Attn: test_packing_isolation.py, test_s2attn.py; FoT: test_fot.py; landmark:
+    # test_landmark.py, test_landmark_inference.py
+    assert set(ATTENTION_METHODS) == {"full", "s2", "fot", "landmark", *METHODS}

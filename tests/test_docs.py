@@ -31,10 +31,10 @@ def test_a_broken_link_fails_the_build(tmp_path):
     shutil.copytree(ROOT / "docs", copy / "docs")
     shutil.copy(ROOT / "mkdocs.yml", copy / "mkdocs.yml")
     page = copy / "docs" / "methods" / "fot.md"
-    page.write_text(page.read_text() + "\nSee [the landmark page](landmark.md).\n")
+    page.write_text(page.read_text() + "\nSee [the xPos page](xpos.md).\n")
     result = build(copy, tmp_path / "site")
     assert result.returncode != 0
-    assert "landmark.md" in result.stdout + result.stderr
+    assert "xpos.md" in result.stdout + result.stderr
 
 
 def test_readme_is_one_screen_deep_with_both_commands_first():

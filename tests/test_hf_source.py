@@ -223,7 +223,7 @@ def test_supervised_pairs_from_a_hub_layout_folder(tokenizer, tmp_path):
 
 
 PAPER_RECIPES = ["longlora-8k", "longlora-32k", "longlora-100k", "longlora-full-32k", "longlora-sft-32k", "pi-32k",
-                 "yarn-64k", "yarn-128k", "longrope-256k", "pose-128k", "longllama-3b-fot"]
+                 "yarn-64k", "yarn-128k", "longrope-256k", "pose-128k", "longllama-3b-fot", "landmark-llama2-7b"]
 
 
 @pytest.mark.parametrize("name", PAPER_RECIPES)

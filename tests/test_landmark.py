@@ -101,18 +101,19 @@ def test_through_a_model_without_landmarks_in_reach_it_is_causal_attention(make_
     from longft.methods.landmark.attention import register
 
     ids = torch.randint(3, 300, (2, 24), generator=torch.Generator().manual_seed(3))
-    ours, plain = make_model(attn=register(mem_freq=64)), make_model(attn="sdpa")
+    ours, plain = make_model(attn=register({"mem_freq": 64})), make_model(attn="sdpa")
     with torch.no_grad():
         torch.testing.assert_close(ours(input_ids=ids).logits, plain(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
 
 
-def test_through_a_model_packed_documents_give_what_they_give_alone(make_model):
+@pytest.mark.parametrize("path", ["dense", "segments"])
+def test_through_a_model_packed_documents_give_what_they_give_alone(make_model, path):
     """The boundaries the collator sends place each document's landmarks and blocks: a packed batch
     scores as its documents one by one, and no token sees another document or a later token."""
     from longft.methods.landmark.attention import register
     from test_packing_isolation import DOCS, packed_batch
 
-    model = make_model(attn=register(mem_freq=2))
+    model = make_model(attn=register({"mem_freq": 2}, path))
     batch = packed_batch()
     with torch.no_grad():
         packed = model(**batch).logits

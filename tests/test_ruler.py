@@ -146,11 +146,11 @@ def test_cached_continuation_scores_equal_full_forward(make_model):
     assert cached == pytest.approx([full(c) for c in conts], abs=1e-4)
 
 
-@pytest.mark.parametrize("stream", ["sinks", "fot"])
+@pytest.mark.parametrize("stream", ["sinks", "fot", "landmark"])
 def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_model, stream):
-    """A sink cache or a FoT memory reads the prompt once; each continuation from a fork of that state
-    scores what reading it again from scratch scores (here across window edges). A sink cache reads
-    prompt + continuation as one; FoT, as LongLLaMA, places a read's last window by where the read
+    """A sink cache, a FoT memory or a landmark block cache reads the prompt once; each continuation
+    from a fork of that state scores what reading it again from scratch scores (here across window
+    and block edges). A sink cache and a block cache read prompt + continuation as one; FoT, as LongLLaMA, places a read's last window by where the read
     ends, so there the fresh reference reads the prompt and then the continuation, as generation does."""
     from longft.methods.registry import use_attention
     from longft.eval.sinks import StreamingSinkModel
@@ -160,6 +160,12 @@ def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_mod
     model = make_model(vocab_size=100, window=16)
     if stream == "sinks":
         wrapped = StreamingSinkModel(model, sinks=2, window=10)
+    elif stream == "landmark":
+        from longft.methods.landmark.attention import register
+        from longft.methods.landmark.memory import LandmarkMemoryModel
+
+        model.set_attn_implementation(register({"mem_freq": 4}))
+        wrapped = LandmarkMemoryModel(model, 4, top_k=2, local_blocks=1, landmark=99)
     else:
         params = {"memory_layers": [1], "window": 16, "windows_per_stream": 1, "cross_batch": 0}
         wrapped = FotMemoryModel(use_attention(model, AttentionConfig(method="fot", params=params), 16), 16, [1],
@@ -169,7 +175,7 @@ def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_mod
     forked = continuation_logprobs(wrapped, prompt, conts)
 
     def full(cont):
-        if stream == "sinks":
+        if stream in ("sinks", "landmark"):
             logits = wrapped(input_ids=torch.tensor([prompt + cont])).logits[0, len(prompt) - 1 : -1]
         else:
             fresh = wrapped.stream()

@@ -25,6 +25,15 @@ def document_starts(cu: torch.Tensor, batch: int, seq_len: int, device) -> torch
     return starts.view(batch, seq_len)
 
 
+def row_starts(cu: torch.Tensor | None, batch: int, seq_len: int, device) -> torch.Tensor:
+    """document_starts from the offsets, or one document a row where the batch carries none."""
+    if cu is not None:
+        return document_starts(cu, batch, seq_len, device)
+    starts = torch.zeros(batch, seq_len, dtype=torch.bool, device=device)
+    starts[:, 0] = True
+    return starts
+
+
 def document_ids(starts: torch.Tensor) -> torch.Tensor:
     """(batch, seq_len) long: the same number for every token of one document."""
     return starts.long().flatten().cumsum(0).view(starts.shape)

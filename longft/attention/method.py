@@ -11,7 +11,8 @@ of its own gives `rows(attention)` for the collator; one that evaluates through 
 gives `inference_model(model, settings)`; `check_stage(attention, stage, model config)` checks it
 against the model and the batch before work starts; `position_span(attention, seq_len)` says how
 far positions run in a row when that is less than the sequence; `smoke_params` shrinks its settings
-for --smoke. `refusal(attention, model config)` says why a model family cannot take the method
+for --smoke. `prepare(model, tokenizer, attention) -> dict` changes model and tokenizer before
+training (a token of its own) and gives what the recorded settings add. `refusal(attention, model config)` says why a model family cannot take the method
 (None where it can), before work starts. `engine_note` says what a serving engine, which knows none of this, runs instead
 (longft export writes it beside the weights).
 """
@@ -30,13 +31,14 @@ class AttentionMethod:
     register: Callable  # (attention settings, original window) -> the attn_implementation name to switch to
     settings: Callable | None = None  # (attention settings, original window) -> what inference needs
     restore: Callable | None = None  # (those settings) -> the attn_implementation name
-    rows: Callable | None = None  # (attention settings) -> the collator's row layout (FoT cross-batch)
+    rows: Callable | None = None  # (attention settings, data.seq_len, tokenizer) -> the collator's row layout
     check_stage: Callable | None = None  # (attention settings, stage recipe, model config) -> None, raises
     inference_model: Callable | None = None  # (model, saved settings) -> what evaluation runs
     position_span: Callable | None = None  # (attention settings, seq_len) -> positions a row spans
     smoke_params: Callable | None = None  # (params, smoke seq_len, stand-in layers) -> params for --smoke
     engine_note: Callable | None = None  # (saved settings) -> what plain engines lose, for inference methods
     refusal: Callable | None = None  # (attention settings, model config) -> why the family cannot take it, or None
+    prepare: Callable | None = None  # (model, tokenizer, attention settings) -> settings to record beside its own
 
 
 def nothing(*args) -> None:

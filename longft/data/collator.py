@@ -14,7 +14,8 @@ attention after its all-to-all needs the boundaries of the whole sequence.
 
 An attention method that lays a batch out in rows of its own (FoT's cross-batch streams) gives
 `rows`: it cuts each pack into rows of `rows.row_length` and adds the fields that say how the rows
-relate (`rows.fields`), so that layout too travels with the batch.
+relate (`rows.fields`), so that layout too travels with the batch. A row may name positions that
+carry no loss (`no_loss`: landmark tokens, which the model is never asked to predict).
 """
 from __future__ import annotations
 
@@ -52,6 +53,8 @@ class PackedCollator:
             for n, masked in zip(doc_lens, doc_masked):
                 labels[start : start + max(1, masked)] = [-100] * max(1, masked)
                 start += n
+            for i in f.get("no_loss") or ():
+                labels[i] = -100
             pad = self.seq_len - len(ids)
             if pad > 0:  # the tail is one more "document" of padding, never scored
                 ids += [self.pad_token_id] * pad

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..attention import full
 from ..attention.method import CONFIG_KEY, AttentionMethod
-from . import fot, logn, longlora, window
+from . import fot, landmark, logn, longlora, window
 
 ATTENTION_METHODS: dict[str, AttentionMethod] = {
     "full": full.ENTRY,
@@ -16,6 +16,7 @@ ATTENTION_METHODS: dict[str, AttentionMethod] = {
     "window": window.WINDOW,
     "hybrid": window.HYBRID,
     "fot": fot.ATTENTION,
+    "landmark": landmark.ATTENTION,
 }
 
 
@@ -26,18 +27,24 @@ def position_length(attention, seq_len: int) -> int:
     return span(attention, seq_len) if span else seq_len
 
 
-def batch_rows(attention):
+def batch_rows(attention, seq_len: int, tokenizer):
     """The collator's row layout for the method, or None (one pack per row)."""
     rows = ATTENTION_METHODS[attention.method].rows
-    return rows(attention) if rows else None
+    return rows(attention, seq_len, tokenizer) if rows else None
 
 
-def use_attention(model, attention, window: int | None = None):
+def use_attention(model, attention, window: int | None = None, tokenizer=None):
     """Switch the model to the recipe's attention. Training-only methods are swapped back to SDPA
-    at export; inference methods are recorded in the config for `restore_attention`."""
+    at export; inference methods are recorded in the config for `restore_attention`. A method with
+    a token of its own adds it to `tokenizer` and the model here."""
     method = ATTENTION_METHODS[attention.method]
+    extra = {}
+    if method.prepare is not None:
+        if tokenizer is None:
+            raise ValueError(f"attention.method {attention.method!r} adds a token: use_attention needs the tokenizer")
+        extra = method.prepare(model, tokenizer, attention)
     if method.settings is not None:
-        setattr(model.config, CONFIG_KEY, method.settings(attention, window))
+        setattr(model.config, CONFIG_KEY, {**method.settings(attention, window), **extra})
     model.set_attn_implementation(method.register(attention, window))
     return model
 

@@ -69,7 +69,7 @@ def run(stage, stage_dir: Path, fingerprint: str, initial_dir: Path | None) -> d
     from ..positions.rope import original_window
 
     window = original_window(model.config, stage.position)
-    model = apply_adapter(use_attention(model, stage.attention, window), stage.adapter)
+    model = apply_adapter(use_attention(model, stage.attention, window, tokenizer), stage.adapter)
     try:
         summary, state_dict = train_stage(model, tokenizer, packed, stage, stage_dir)
     except (OSError, RuntimeError) as exc:  # a checkpoint save onto a full disk

@@ -109,7 +109,7 @@ def train_stage(model, tokenizer, packed: datasets.Dataset, recipe: Recipe, stag
         recipe.position.covered_length(recipe.data.seq_len),
         model_inputs=model_inputs,
         boundaries_as_lists=sp > 1,
-        rows=batch_rows(recipe.attention),
+        rows=batch_rows(recipe.attention, recipe.data.seq_len, tokenizer),
     )
     trainer = trainer_class(
         model=model,

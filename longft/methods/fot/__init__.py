@@ -16,7 +16,7 @@ ATTENTION = AttentionMethod(
     validate=attention.validate, preflight=lambda a: full.check_path(a.path),
     register=lambda a, w: attention.register(attention.settings(a, w), a.path),
     settings=attention.settings, restore=attention.register,
-    rows=layout.cross_batch_rows, check_stage=attention.check_stage, inference_model=memory.memory_model,
+    rows=lambda a, seq_len, tokenizer: layout.cross_batch_rows(a), check_stage=attention.check_stage, inference_model=memory.memory_model,
     position_span=attention.position_span, smoke_params=attention.smoke_params, refusal=attention.refusal,
     engine_note=lambda saved: (
         "FoT memory: plain engines run the model as ordinary attention over one context; the memory layers' "

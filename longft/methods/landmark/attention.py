@@ -1,20 +1,28 @@
-"""Landmark attention as a transformers attention function, for training and full-sequence scoring.
+"""Landmark attention as a transformers attention function: the grouped softmax in training, block
+retrieval at inference.
 
-Landmarks sit at fixed places: the collator puts one after every `mem_freq` tokens of each
-document, so position k of a document (counted from 0) is a landmark when (k + 1) is a multiple of
-mem_freq + 1. Which tokens are landmarks and which block each token is in therefore follow from
-the document boundaries the batch already carries (one document a row without them); nothing
-else travels with the batch. Dense over the allowed pairs: memory N² a row, the training lengths'
-path (retrieval from a block cache is the inference path).
+Training: landmarks sit at fixed places, since the collator (layout.py) puts one after every
+`mem_freq` tokens of each document, so position k of a document (counted from 0) is a landmark
+when (k + 1) is a multiple of mem_freq + 1. Which tokens are landmarks and which block each token
+is in therefore follow from the document boundaries the batch already carries (one document a row
+without them); nothing else travels with the batch. Two paths: `dense` takes the grouped softmax
+over the whole row (memory N² a row), `segments` one document at a time (the sum of their squares);
+`auto` is segments.
+
+Inference: with `landmark_memory` (memory.py's BlockMemory) in the forward's kwargs, the chunk of
+the current block attends through the block cache (retrieval.py).
 """
 from __future__ import annotations
 
 import torch
 
-from ...attention.boundaries import cu_seq_lens, document_starts, index_in_document
+from ...errors import RecipeError
+from ...attention.boundaries import cu_seq_lens, document_starts, index_in_document, row_starts
 from ...attention.masked import allowed_pairs, no_mask
 from ...attention.segments import repeat_kv
 from .grouped_softmax import landmark_attention
+from .memory import placed_from, turned_to_start
+from .retrieval import retrieval_attention
 
 NAME = "longft_landmark"
 
@@ -25,31 +33,71 @@ def landmark_places(starts: torch.Tensor, mem_freq: int) -> tuple[torch.Tensor, 
     return (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
 
 
-def make_landmark_attention(mem_freq: int):
+def dense_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
+    """The grouped softmax over whole rows; documents kept apart by the allowed pairs."""
+    B, _, n, _ = query.shape
+    is_landmark, block = landmark_places(starts, mem_freq)
+    return landmark_attention(query, key, value, allowed_pairs(B, n, n, query.device, kwargs), block, is_landmark, scale)
+
+
+def segments_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
+    """One document at a time, each causal on its own: the same weights, memory per document."""
+    out = torch.zeros_like(query)
+    B, _, n, _ = query.shape
+    for b in range(B):
+        edges = torch.nonzero(starts[b]).flatten().tolist() + [n]
+        for lo, hi in zip(edges[:-1], edges[1:]):
+            k = torch.arange(hi - lo, device=query.device)[None]
+            is_landmark, block = (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
+            causal = torch.ones(hi - lo, hi - lo, dtype=torch.bool, device=query.device).tril()[None, None]
+            out[b : b + 1, :, lo:hi] = landmark_attention(query[b : b + 1, :, lo:hi], key[b : b + 1, :, lo:hi],
+                                                          value[b : b + 1, :, lo:hi], causal, block, is_landmark, scale)
+    return out
+
+
+PATHS = {"dense": dense_path, "segments": segments_path}
+PATH_CHOICES = ("auto", *PATHS)
+
+
+def cached_attention(module, query, key, value, memory, scale: float) -> torch.Tensor:
+    """One chunk of the current block through the block cache; stores the chunk's keys and values."""
+    H = query.shape[1]
+    rotary = memory.rotary(module.config, module.layer_idx, query.device)
+    lm, bk, bv, ck, cv = memory.layer_state(module.layer_idx, key)
+    first = memory.first_position()
+    keys0 = torch.cat([ck, turned_to_start(key, first + memory.filled, rotary)], dim=2)
+    values = torch.cat([cv, value], dim=2)
+    memory.store(module.layer_idx, keys0, values)
+    current = torch.cat([placed_from(ck, first, rotary), key], dim=2)  # the block's earlier keys, re-placed
+    return retrieval_attention(query, repeat_kv(current, H), repeat_kv(values, H), repeat_kv(lm, H),
+                               repeat_kv(bk, H), repeat_kv(bv, H), rotary, scale, memory.block_size, memory.top_k,
+                               memory.local_blocks)
+
+
+def make_landmark_attention(mem_freq: int, path: str = "auto"):
+    run = PATHS["segments" if path == "auto" else path]
+
     def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         B, H, n, d = query.shape
-        if key.shape[2] != n:
-            raise NotImplementedError("landmark attention over a KV cache is the block-retrieval inference path")
-        cu = cu_seq_lens(kwargs)
-        if cu is not None:
-            starts = document_starts(cu, B, n, query.device)
-        else:  # one document a row
-            starts = torch.zeros(B, n, dtype=torch.bool, device=query.device)
-            starts[:, 0] = True
-        is_landmark, block = landmark_places(starts, mem_freq)
-        key, value = repeat_kv(key, H), repeat_kv(value, H)
         scale = scaling if scaling is not None else d ** -0.5
-        out = landmark_attention(query, key, value, allowed_pairs(B, n, n, query.device, kwargs), block, is_landmark, scale)
+        memory = kwargs.get("landmark_memory")
+        if memory is not None:
+            return cached_attention(module, query, key, value, memory, scale).transpose(1, 2).contiguous(), None
+        if key.shape[2] != n:
+            raise NotImplementedError("landmark attention reads a cache only as blocks: use the landmark memory "
+                                      "(longft eval's inference model), not a KV cache")
+        starts = row_starts(cu_seq_lens(kwargs), B, n, query.device)
+        out = run(query, repeat_kv(key, H), repeat_kv(value, H), starts, mem_freq, scale, kwargs)
         return out.transpose(1, 2).contiguous(), None
 
     return attention
 
 
-def register(mem_freq: int) -> str:
+def register(saved: dict, path: str = "auto") -> str:
     """Register the function under NAME (its layout comes from the boundaries: no mask is built)."""
     from transformers import AttentionInterface
     from transformers.masking_utils import AttentionMaskInterface
 
-    AttentionInterface.register(NAME, make_landmark_attention(mem_freq))
+    AttentionInterface.register(NAME, make_landmark_attention(saved["mem_freq"], path))
     AttentionMaskInterface.register(NAME, no_mask)
     return NAME

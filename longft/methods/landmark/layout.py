@@ -1,0 +1,34 @@
+"""What the collator does for landmark attention: a landmark after every `mem_freq` tokens of each
+document of a pack, and no loss at a landmark.
+
+A pack holds `data.seq_len` text tokens (a multiple of mem_freq), so a row holds at most
+seq_len + seq_len / mem_freq tokens: whole blocks of mem_freq + 1. The documents' lengths grow by
+their landmarks and travel with the batch as always, so the attention function finds every
+landmark and block from the boundaries alone.
+"""
+from __future__ import annotations
+
+from .tokens import insert_landmarks
+
+
+def row_length(seq_len: int, mem_freq: int) -> int:
+    """Tokens in a row of seq_len text tokens with its landmarks."""
+    return seq_len + seq_len // mem_freq
+
+
+class LandmarkRows:
+    def __init__(self, seq_len: int, mem_freq: int, landmark: int):
+        self.row_length = row_length(seq_len, mem_freq)
+        self.mem_freq, self.landmark = mem_freq, landmark
+
+    def split(self, features: list[dict]) -> list[dict]:
+        rows = []
+        for f in features:
+            doc_lens = list(f["doc_lens"])
+            masked = list(f.get("doc_masked") or [0] * len(doc_lens))
+            ids, lens, masked, places = insert_landmarks(list(f["input_ids"]), doc_lens, masked, self.mem_freq, self.landmark)
+            rows.append({"input_ids": ids, "doc_lens": lens, "doc_masked": masked, "no_loss": places})
+        return rows
+
+    def fields(self, rows: list[dict]) -> dict:
+        return {}
