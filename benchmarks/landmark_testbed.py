@@ -1,0 +1,50 @@
+"""Landmark attention on the testbed, on FoT's grid, out to 32x the window, from one measured run.
+
+    python benchmarks/landmark_testbed.py [--out runs/landmark] [--with-fot] [--passkey-trials 8]
+
+Trains `tiny-landmark` (and with --with-fot `tiny-fot` too; resumable: finished stages skip), then
+scores the base and the trained models by longft's one evaluation path on the grid of
+benchmarks/fot_testbed.py: the same held-out documents, fixed-target perplexity with growing
+context (the landmark model read through its block cache, FoT through its memory cache) and
+passkey retrieval at 256, 2048 and 8192 tokens, 5 depths. Writes a table, a JSON report and plots.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+from side_by_side import score_models, train_recipes  # benchmarks/ is the script's folder
+
+
+def main() -> None:
+    from longft.eval.report import write_report
+    from longft.validation import load_recipe
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", default="runs/landmark")
+    parser.add_argument("--with-fot", action="store_true", help="train and score tiny-fot in the same run")
+    parser.add_argument("--passkey-lengths", type=int, nargs="+", default=[256, 2048, 8192])
+    parser.add_argument("--passkey-trials", type=int, default=8, help="keys per length and depth")
+    args = parser.parse_args()
+    out = Path(args.out)
+    started = time.time()
+    trained = [("landmark (tiny-landmark)", "tiny-landmark")]
+    if args.with_fot:
+        trained.append(("FoT (tiny-fot)", "tiny-fot"))
+    finals = train_recipes(trained, out, "landmark")
+
+    reference = load_recipe("tiny-fot")  # FoT's grid: its documents, lengths and depths
+    ev = reference.eval
+    ev.passkey_lengths, ev.passkey_trials = args.passkey_lengths, args.passkey_trials
+    window = reference.position.original_max_position_embeddings
+    target = max(ev.context_lengths)
+    results = score_models(finals, [], ev, window, target)
+    table = write_report(results, window, target, out / "report", extra={"trained": dict(trained)})
+    print(f"\n[landmark] held-out perplexity and passkey by context length (window {window}); "
+          f"{time.time() - started:.0f}s\n{table}")
+    print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))
+
+
+if __name__ == "__main__":
+    main()
