@@ -9,6 +9,7 @@ the same documents, so both give the same packs. The tokenized rows are written 
 removes it once the packs are saved."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import datasets
@@ -17,6 +18,13 @@ from .sources import hf
 from .tokenizing import encoder
 
 BATCH_DOCS = 256  # documents tokenized per call
+
+
+def read_budget(tokens: int, seq_len: int, weight: float | None = None) -> int:
+    """How far a budgeted source reads: its share of `tokens` (all of it, or ceil(weight x tokens)
+    in a mix) plus one sequence. What the dry run reports and what prepare reads both come from here."""
+    share = tokens if weight is None else math.ceil(weight * tokens)
+    return share + seq_len
 
 
 def budgeted(source: dict) -> bool:

@@ -46,7 +46,7 @@ def _origin(source: dict) -> str:
 def describe(data, tokenizer, cache_dir: Path) -> list[str]:
     """Lines describing what `data` (a DataConfig) would read and write; `tokenizer` None where the
     model's tokenizer is not on this machine (no estimate, no pack folder name)."""
-    from .budget import budgeted
+    from .budget import budgeted, read_budget
     from .prepare import packed_cache_key
 
     lines = []
@@ -69,7 +69,7 @@ def describe(data, tokenizer, cache_dir: Path) -> list[str]:
         if share is not None and budgeted(source):
             mean = _mean_tokens(source, tokenizer)
             estimate = f", about {share / mean:,.0f} documents at {mean:,.0f} tokens each (first rows)" if mean else ""
-            where.append(f"read in order until {share + data.seq_len:,} tokens{estimate}")
+            where.append(f"read in order until {read_budget(tokens, data.seq_len, weight):,} tokens{estimate}")
         elif share is not None:
             where.append(f"read whole; the packer samples {share:,} tokens of it")
         lines.append("; ".join(where))

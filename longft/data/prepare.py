@@ -95,12 +95,13 @@ def documents_to_pack(data: DataConfig, tokenizer, workdir: Path) -> tuple[datas
 def tokenized_sources(data: DataConfig, tokenizer, workdir: Path) -> datasets.Dataset:
     """Every source loaded whole and tokenized, except those that stop at data.max_train_tokens
     (budget.py), each of which reads only as far as the budget."""
-    from .budget import budgeted, read_within_budget
+    from .budget import budgeted, read_budget, read_within_budget
 
     if data.max_train_tokens is None or not any(budgeted(s) for s in data.sources):
         return tokenize_documents(load_documents(data.sources), tokenizer, data.num_proc)
     parts = [
-        read_within_budget(s, tokenizer, data.max_train_tokens + data.seq_len, data.min_doc_tokens, workdir / str(i))
+        read_within_budget(s, tokenizer, read_budget(data.max_train_tokens, data.seq_len), data.min_doc_tokens,
+                           workdir / str(i))
         if budgeted(s) else tokenize_documents(load_documents([s]), tokenizer, data.num_proc)
         for i, s in enumerate(data.sources)
     ]

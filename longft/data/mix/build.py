@@ -4,7 +4,6 @@ pieces from their lengths alone, and write the chosen pieces, shuffled, as one d
 takes as it is."""
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import datasets
@@ -27,12 +26,12 @@ def pieces_of(lengths: np.ndarray, seq_len: int, split_policy: str, min_tokens: 
 def sample_mix(mix: Mix, tokenizer, seq_len: int, split_policy: str, min_tokens: int, num_proc: int = 1,
                log=print, workdir: Path | None = None) -> tuple[datasets.Dataset, dict]:
     """`workdir`: where sources read only as far as their share of mix.tokens write what they read."""
-    from ..budget import budgeted, read_within_budget
+    from ..budget import budgeted, read_budget, read_within_budget
 
     tokenized, doc_lengths, pieces = [], [], []
     for k, ms in enumerate(mix.sources, 1):
         if mix.tokens is not None and budgeted(ms.source) and workdir is not None:
-            share = math.ceil(ms.weight * mix.tokens) + seq_len
+            share = read_budget(mix.tokens, seq_len, ms.weight)
             log(f"[mix] source {k}/{len(mix.sources)} {ms.name!r}: its share, {share:,} tokens", flush=True)
             tokenized.append(read_within_budget(ms.source, tokenizer, share, max(min_tokens, ms.min_tokens),
                                                 workdir / str(k), log))
