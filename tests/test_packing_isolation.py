@@ -152,3 +152,18 @@ def test_the_path_is_costed_once_per_forward_not_per_layer(make_model, monkeypat
         fresh = {**batch, "cu_seq_lens_q": batch["cu_seq_lens_q"].clone(), "cu_seq_lens_k": batch["cu_seq_lens_k"].clone()}
         model(**fresh)
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("path", ["dense", "segments", "eager"])  # flex has no backward on the CPU
+def test_packed_paths_train_under_bf16_autocast(make_model, path):
+    """bf16-mixed training (the testbed base's precision) runs every packed path: under CPU autocast
+    SDPA returns bf16 into a float32 output, which the per-length gather must cast. Documents of
+    equal length in different rows take that gather."""
+    model = longft_model(make_model, path)
+    packs = [{"input_ids": DOCS[0] + DOCS[2] + DOCS[3][:5], "doc_lens": [5, 3, 5]},
+             {"input_ids": DOCS[1][:5] + DOCS[3], "doc_lens": [5, 6]}]
+    batch = PackedCollator(16, pad_token_id=0)(packs)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        loss = model(**batch).loss
+    loss.backward()
+    assert torch.isfinite(loss)

@@ -41,5 +41,5 @@ def sdpa_in_segments(q, k, v, starts, scale):
         o = F.scaled_dot_product_attention(
             fq[idx].transpose(1, 2), fk[idx].transpose(1, 2), fv[idx].transpose(1, 2), is_causal=True, scale=scale
         )
-        out[idx] = o.transpose(1, 2)
+        out[idx] = o.transpose(1, 2).to(out.dtype)  # autocast gives bf16 here; the slice branch casts on copy
     return out.view(B, N, h, D).transpose(1, 2)
