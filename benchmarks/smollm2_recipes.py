@@ -25,20 +25,33 @@ RECIPES = [  # zero-shot at 16k first: its report holds the base's rows; 32k las
 ]
 
 
+def source_commit() -> str | None:
+    """The commit the run reads: the held-out text is this repository's docs and tests, so rows
+    scored at different commits are scored on different text."""
+    import subprocess
+
+    got = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "docs", "tests"], capture_output=True, text=True)
+    return (got.stdout.strip() + ("+edits" if dirty.stdout.strip() else "")) if got.returncode == 0 else None
+
+
 def run_one(name: str, out: Path) -> dict:
-    """The recipe's report models (each labelled with the recipe) and its wall-clock seconds."""
+    """The recipe's report models (each labelled with the recipe), its wall-clock seconds and the
+    commit its held-out text came from."""
     from longft.pipeline import run_recipe
     from longft.validation import load_recipe
 
     folder = out / name
     done = folder / "report" / "report.json"
+    timing = folder / "wall_clock.json"
     if not done.exists():
         started = time.time()
         run_recipe(load_recipe(name, {"output_dir": str(folder)}))
-        (folder / "wall_clock.json").write_text(json.dumps({"seconds": round(time.time() - started, 1)}))
+        timing.write_text(json.dumps({"seconds": round(time.time() - started, 1), "commit": source_commit()}))
     report = json.loads(done.read_text())
-    seconds = json.loads((folder / "wall_clock.json").read_text())["seconds"] if (folder / "wall_clock.json").exists() else None
-    return {"recipe": name, "seconds": seconds, "window": report["original_window"], "models": report["models"]}
+    measured = json.loads(timing.read_text()) if timing.exists() else {}
+    return {"recipe": name, "seconds": measured.get("seconds"), "commit": measured.get("commit"),
+            "window": report["original_window"], "models": report["models"]}
 
 
 def table(runs: list[dict]) -> str:
@@ -79,6 +92,12 @@ def main() -> None:
         print(f"[smollm2-recipes] {i}/{len(names)}: {name} ({time.time() - started:.0f}s so far)", flush=True)
         runs.append(run_one(name, out))
     summary = table(runs)
+    commits = {run["commit"] for run in runs}
+    if len(commits) > 1:  # the held-out docs and tests differ between rows
+        summary += ("\n\nHeld-out text from different commits: "
+                    + ", ".join(f"{run['recipe']} at {run['commit'] or 'an unrecorded commit'}" for run in runs))
+        print(f"[smollm2-recipes] warning: the recipes were scored at different commits {sorted(map(str, commits))}; "
+              "their held-out text differs", flush=True)
     (out / "summary.md").write_text(summary + "\n")
     (out / "results.json").write_text(json.dumps(runs, indent=2))
     models = [dict(m, label=f"{run['recipe']}: {m['label']}") for run in runs for m in run["models"]]
