@@ -34,8 +34,8 @@ class SearchConfig:
     num_docs: int = 4  # fitness: perplexity on this many documents truncated to `length`
     batch_size: int = 4  # sequences per forward pass (rows of different candidates share a batch)
     seed: int = 0
-    # the weights' dtype while candidates are scored (bfloat16: about 3x faster on a CPU for a real
-    # model); the checkpoint written keeps the weights as loaded
+    # the weights' dtype while candidates are scored (bfloat16: faster where the CPU has bf16 matmuls);
+    # the checkpoint written keeps the weights as loaded
     dtype: str = "float32"
 
     def validate(self) -> None:
