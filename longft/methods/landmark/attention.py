@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from ...errors import RecipeError
-from ...attention.boundaries import cu_seq_lens, document_starts, index_in_document, row_starts
+from ...attention.boundaries import cu_seq_lens, index_in_document, row_starts
 from ...attention.masked import allowed_pairs, no_mask
 from ...attention.segments import repeat_kv
 from .grouped_softmax import landmark_attention

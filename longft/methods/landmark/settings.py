@@ -8,6 +8,7 @@ most recent finished blocks always attended at inference, a whole number of bloc
 from __future__ import annotations
 
 from ...errors import RecipeError
+from .attention import PATH_CHOICES
 from .layout import row_length
 
 PARAMS = {"mem_freq", "top_k", "local_window"}
@@ -33,8 +34,9 @@ def validate(attention, seq_len: int, window: int | None) -> None:
     if not _whole(mem_freq, 1):
         raise RecipeError(f"attention.params.mem_freq = {mem_freq!r}: the text tokens of a block, a whole number >= 1 "
                           "(the authors' LLaMA fine-tune: 63)")
-    if attention.path not in ("auto", "dense", "segments"):
-        raise RecipeError(f"attention.path = {attention.path!r} is not valid for landmark; valid paths: auto, dense, segments")
+    if attention.path not in PATH_CHOICES:
+        raise RecipeError(f"attention.path = {attention.path!r} is not valid for landmark; valid paths: "
+                          f"{', '.join(PATH_CHOICES)}")
     block = mem_freq + 1
     if not _whole(local_window, 0) or local_window % block:
         raise RecipeError(f"attention.params.local_window = {local_window!r}: a whole number of blocks of mem_freq + 1 = "
