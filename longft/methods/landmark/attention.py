@@ -26,10 +26,14 @@ from .retrieval import retrieval_attention
 NAME = "longft_landmark"
 
 
+def places_at(k: torch.Tensor, mem_freq: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(is_landmark, block) of the tokens at index k of their document."""
+    return (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
+
+
 def landmark_places(starts: torch.Tensor, mem_freq: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(is_landmark, block) per position (B, N) from the documents' first tokens."""
-    k = index_in_document(starts)
-    return (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
+    return places_at(index_in_document(starts), mem_freq)
 
 
 def dense_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
@@ -46,8 +50,7 @@ def segments_path(query, key, value, starts, mem_freq: int, scale: float, kwargs
     for b in range(B):
         edges = torch.nonzero(starts[b]).flatten().tolist() + [n]
         for lo, hi in zip(edges[:-1], edges[1:]):
-            k = torch.arange(hi - lo, device=query.device)[None]
-            is_landmark, block = (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
+            is_landmark, block = places_at(torch.arange(hi - lo, device=query.device)[None], mem_freq)
             causal = torch.ones(hi - lo, hi - lo, dtype=torch.bool, device=query.device).tril()[None, None]
             out[b : b + 1, :, lo:hi] = landmark_attention(query[b : b + 1, :, lo:hi], key[b : b + 1, :, lo:hi],
                                                           value[b : b + 1, :, lo:hi], causal, block, is_landmark, scale)
