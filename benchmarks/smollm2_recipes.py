@@ -26,13 +26,25 @@ RECIPES = [  # zero-shot at 16k first: its report holds the base's rows; 32k las
 
 
 def source_commit() -> str | None:
-    """The commit the run reads: the held-out text is this repository's docs and tests, so rows
-    scored at different commits are scored on different text."""
+    """The commit the run's code is at (with "+edits" where its docs or tests differ from it)."""
     import subprocess
 
     got = subprocess.run(["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
     dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "docs", "tests"], capture_output=True, text=True)
     return (got.stdout.strip() + ("+edits" if dirty.stdout.strip() else "")) if got.returncode == 0 else None
+
+
+def held_out_digest(root: Path = REPO) -> str:
+    """A digest of the held-out text itself (this repository's docs and tests, as the recipes read
+    them): rows with the same digest were scored on the same text, whatever commit the code was at."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    files = (p for folder in ("docs", "tests") for p in (root / folder).rglob("*")
+             if p.is_file() and "__pycache__" not in p.parts)  # bytecode is not text the recipes read
+    for path in sorted(files):
+        digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()[:12]
 
 
 def run_one(name: str, out: Path) -> dict:
@@ -47,10 +59,12 @@ def run_one(name: str, out: Path) -> dict:
     if not done.exists():
         started = time.time()
         run_recipe(load_recipe(name, {"output_dir": str(folder)}))
-        timing.write_text(json.dumps({"seconds": round(time.time() - started, 1), "commit": source_commit()}))
+        timing.write_text(json.dumps({"seconds": round(time.time() - started, 1), "commit": source_commit(),
+                                      "held_out": held_out_digest()}))
     report = json.loads(done.read_text())
     measured = json.loads(timing.read_text()) if timing.exists() else {}
     return {"recipe": name, "seconds": measured.get("seconds"), "commit": measured.get("commit"),
+            "held_out": measured.get("held_out"),
             "window": report["original_window"], "models": report["models"]}
 
 
@@ -92,12 +106,13 @@ def main() -> None:
         print(f"[smollm2-recipes] {i}/{len(names)}: {name} ({time.time() - started:.0f}s so far)", flush=True)
         runs.append(run_one(name, out))
     summary = table(runs)
-    commits = {run["commit"] for run in runs}
-    if len(commits) > 1:  # the held-out docs and tests differ between rows
-        summary += ("\n\nHeld-out text from different commits: "
-                    + ", ".join(f"{run['recipe']} at {run['commit'] or 'an unrecorded commit'}" for run in runs))
-        print(f"[smollm2-recipes] warning: the recipes were scored at different commits {sorted(map(str, commits))}; "
-              "their held-out text differs", flush=True)
+    texts = {run["held_out"] for run in runs}
+    if len(texts) > 1:  # the held-out docs and tests differ between rows
+        summary += ("\n\nHeld-out text differs between rows: "
+                    + ", ".join(f"{run['recipe']} on {run['held_out'] or 'unrecorded text'} (code at {run['commit']})"
+                                for run in runs))
+        print(f"[smollm2-recipes] warning: the recipes were scored on different held-out text {sorted(map(str, texts))}",
+              flush=True)
     (out / "summary.md").write_text(summary + "\n")
     (out / "results.json").write_text(json.dumps(runs, indent=2))
     models = [dict(m, label=f"{run['recipe']}: {m['label']}") for run in runs for m in run["models"]]
