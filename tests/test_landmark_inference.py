@@ -89,6 +89,26 @@ def test_the_retrieved_block_is_the_one_whose_landmark_matches_the_query():
     torch.testing.assert_close(out[0, 0, 0], top * inner @ values[0, 0, target, : T - 1])
 
 
+def test_grouped_query_heads_read_their_kv_head_without_the_cache_repeated():
+    """Query head h reads kv head h // (H / Hkv), as repeat_kv lays heads out: the same result as
+    with the whole cache repeated per query head, which the cache no longer is."""
+    from longft.attention.segments import repeat_kv
+
+    torch.manual_seed(0)
+    B, H, Hkv, c, n, M, T, D = 1, 6, 2, 3, 3, 5, 4, 8
+    query, cur_k, cur_v = torch.randn(B, H, c, D), torch.randn(B, Hkv, n, D), torch.randn(B, Hkv, n, D)
+    keys, values = torch.randn(B, Hkv, M, T, D), torch.randn(B, Hkv, M, T, D)
+    got = retrieval_attention(query, cur_k, cur_v, keys[:, :, :, T - 1], keys, values, None, 1.0, T, 2, 1)
+    want = torch.cat([retrieval_attention(query[:, h : h + 1], cur_k[:, h // 3 : h // 3 + 1], cur_v[:, h // 3 : h // 3 + 1],
+                                          keys[:, h // 3 : h // 3 + 1, :, T - 1], keys[:, h // 3 : h // 3 + 1],
+                                          values[:, h // 3 : h // 3 + 1], None, 1.0, T, 2, 1) for h in range(H)], dim=1)
+    torch.testing.assert_close(got, want)
+    repeated = retrieval_attention(query, repeat_kv(cur_k, H), repeat_kv(cur_v, H), repeat_kv(keys[:, :, :, T - 1], H),
+                                   repeat_kv(keys.flatten(3), H).unflatten(3, (T, D)),
+                                   repeat_kv(values.flatten(3), H).unflatten(3, (T, D)), None, 1.0, T, 2, 1)
+    torch.testing.assert_close(got, repeated)
+
+
 def text_predictions(logits: torch.Tensor, ids: list[int]) -> torch.Tensor:
     """From a forward over text with its landmarks: each text token's next-token logits (a landmark's
     where one follows it)."""

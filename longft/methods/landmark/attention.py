@@ -63,7 +63,6 @@ PATH_CHOICES = ("auto", *PATHS)
 
 def cached_attention(module, query, key, value, memory, scale: float) -> torch.Tensor:
     """One chunk of the current block through the block cache; stores the chunk's keys and values."""
-    H = query.shape[1]
     rotary = memory.rotary(module.config, module.layer_idx, query.device)
     lm, bk, bv, ck, cv = memory.layer_state(module.layer_idx, key)
     first = memory.first_position()
@@ -71,8 +70,7 @@ def cached_attention(module, query, key, value, memory, scale: float) -> torch.T
     values = torch.cat([cv, value], dim=2)
     memory.store(module.layer_idx, keys0, values)
     current = torch.cat([placed_from(ck, first, rotary), key], dim=2)  # the block's earlier keys, re-placed
-    return retrieval_attention(query, repeat_kv(current, H), repeat_kv(values, H), repeat_kv(lm, H),
-                               repeat_kv(bk, H), repeat_kv(bv, H), rotary, scale, memory.block_size, memory.top_k,
+    return retrieval_attention(query, current, values, lm, bk, bv, rotary, scale, memory.block_size, memory.top_k,
                                memory.local_blocks)
 
 

@@ -59,38 +59,45 @@ def retrieval_attention(query, cur_key, cur_value, landmarks0, blocks_key0, bloc
                         block_size: int, top_k: int, local_blocks: int) -> torch.Tensor:
     """One chunk of queries of the current block -> (B, H, c, D).
 
-    query (B, H, c, D): rotated at their compacted positions; cur_key / cur_value (B, H, n, D): the
-    current block's keys so far (this chunk's last), rotated likewise; a block's landmark, its last
-    token, is never a key of its own block. blocks_key0 / blocks_value (B, H, M, T, D): the
-    finished blocks, keys at position 0, T = block_size = mem_freq + 1, landmark last (M may be 0),
-    on any device (the CPU, where the cache is kept off the accelerator); landmarks0 (B, H, M, D):
-    their landmarks' keys at position 0, on the queries' device (they are scored for every query)."""
+    query (B, H, c, D): rotated at their compacted positions. Everything else has the model's kv
+    heads, Hkv dividing H (query head h reads kv head h // (H / Hkv)), so a grouped-query model's
+    cache is never repeated per query head: only the selected blocks are gathered. cur_key /
+    cur_value (B, Hkv, n, D): the current block's keys so far (this chunk's last), rotated likewise;
+    a block's landmark, its last token, is never a key of its own block. blocks_key0 / blocks_value
+    (B, Hkv, M, T, D): the finished blocks, keys at position 0, T = block_size = mem_freq + 1,
+    landmark last (M may be 0), on any device (the CPU, where the cache is kept off the accelerator);
+    landmarks0 (B, Hkv, M, D): their landmarks' keys at position 0, on the queries' device (they are
+    scored for every query)."""
     B, H, c, D = query.shape
-    n = cur_key.shape[2]
-    q = query.float()
-    s_cur = (q @ cur_key.float().transpose(-1, -2)) * scaling  # (B, H, c, n)
+    Hkv, n = cur_key.shape[1], cur_key.shape[2]
+    G = H // Hkv
+    q = query.float().view(B, Hkv, G, c, D)  # query heads grouped under their kv head
+    s_cur = (q @ cur_key.float()[:, :, None].transpose(-1, -2)) * scaling  # (B, Hkv, G, c, n)
     offset = n - c  # the chunk's first query is key `offset` of the block
     causal = torch.arange(n, device=q.device)[None, :] <= (offset + torch.arange(c, device=q.device))[:, None]
     own_landmark = (torch.arange(n, device=q.device) == block_size - 1)[None, :]
     M, T = landmarks0.shape[2], block_size
     s_cur = s_cur.masked_fill(~causal | own_landmark, NEG)
+    cur_v = cur_value[:, :, None]  # (B, Hkv, 1, n, D)
     if M == 0:
-        return torch.softmax(s_cur, dim=-1).to(cur_value.dtype) @ cur_value
+        return (torch.softmax(s_cur, dim=-1).to(cur_value.dtype) @ cur_v).view(B, H, c, D)
     local = min(local_blocks, M)
     retrievable = M - local
     # score every retrievable landmark at slot 0's landmark position
     lm_keys = rotate_back(landmarks0[:, :, :retrievable], torch.tensor(-(T - 1.0), device=q.device), rotary)
-    retrieval_scores = q.double() @ lm_keys.double().transpose(-1, -2) * scaling
-    chosen = select_blocks(retrieval_scores, top_k, M, local_blocks)  # (B, H, c, S)
+    retrieval_scores = q.double() @ lm_keys.double()[:, :, None].transpose(-1, -2) * scaling  # (B, Hkv, G, c, R)
+    chosen = select_blocks(retrieval_scores, top_k, M, local_blocks)  # (B, Hkv, G, c, S)
     S = chosen.shape[-1]
-    index = chosen[..., None, None].expand(B, H, c, S, T, D).to(blocks_key0.device)
-    keys = torch.gather(blocks_key0[:, :, None].expand(B, H, c, M, T, D), 3, index).to(q.device)
-    values = torch.gather(blocks_value[:, :, None].expand(B, H, c, M, T, D), 3, index).to(q.device)
+    index = chosen[..., None, None].expand(B, Hkv, G, c, S, T, D).to(blocks_key0.device)
+    cache_view = (B, Hkv, G, c, M, T, D)  # a view of the cache per query: nothing is copied before the gather
+    keys = torch.gather(blocks_key0[:, :, None, None].expand(cache_view), 4, index).to(q.device)
+    values = torch.gather(blocks_value[:, :, None, None].expand(cache_view), 4, index).to(q.device)
     keys = at_slots(keys, rotary, T)
-    s_mem = torch.einsum("bhcd,bhcstd->bhcst", q, keys.float()) * scaling  # (B, H, c, S, T)
+    s_mem = torch.einsum("bkgcd,bkgcstd->bkgcst", q, keys.float()) * scaling  # (B, Hkv, G, c, S, T)
     lm_scores, tok_scores = s_mem[..., T - 1], s_mem[..., : T - 1]
-    top = torch.logsumexp(torch.cat([s_cur, lm_scores], dim=-1), dim=-1, keepdim=True)  # (B, H, c, 1)
+    top = torch.logsumexp(torch.cat([s_cur, lm_scores], dim=-1), dim=-1, keepdim=True)
     w_cur = torch.exp(s_cur - top)
-    w_blocks = torch.exp(lm_scores - top)[..., None] * torch.softmax(tok_scores, dim=-1)  # (B, H, c, S, T-1)
-    out = w_cur.to(cur_value.dtype) @ cur_value
-    return out + torch.einsum("bhcst,bhcstd->bhcd", w_blocks.to(values.dtype), values[..., : T - 1, :])
+    w_blocks = torch.exp(lm_scores - top)[..., None] * torch.softmax(tok_scores, dim=-1)  # (B, Hkv, G, c, S, T-1)
+    out = w_cur.to(cur_value.dtype) @ cur_v
+    out = out + torch.einsum("bkgcst,bkgcstd->bkgcd", w_blocks.to(values.dtype), values[..., : T - 1, :])
+    return out.view(B, H, c, D)
