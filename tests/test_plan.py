@@ -99,3 +99,17 @@ def test_bf16_mixed_holds_fp32_weights_and_bf16_activations():
     assert mixed["gradients"] == fp32["gradients"] == 4 * trained and mixed["optimizer"] == 8 * trained
     assert mixed["activations"] == bf16["activations"] == fp32["activations"] / 2
     assert mixed["logits"] - fp32["logits"] == 4096 * FIELDS["vocab_size"] * 2  # bf16 logits beside the fp32 loss
+
+
+def test_a_landmark_row_is_counted_with_its_landmarks(capsys):
+    """Landmark attention adds a token after every mem_freq: 512 text tokens are 520 in a row."""
+    from longft.validation import load_recipe
+
+    arch = Architecture.from_fields(FIELDS, "test")
+    landmark = load_recipe("landmark-llama2-7b")
+    plain = SimpleNamespace(train=landmark.train, data=landmark.data, adapter=landmark.adapter)
+    with_landmarks, without = estimate(arch, landmark, Setup(gpus=1)), estimate(arch, plain, Setup(gpus=1))
+    assert landmark.data.seq_len == 512 and landmark.attention.params["mem_freq"] == 63
+    assert with_landmarks["activations"] == pytest.approx(without["activations"] * 520 / 512)
+    assert main(["plan", "landmark-llama2-7b", "--gpus", "8", "--gpu-memory", "80"]) == 0
+    assert "520 tokens x" in capsys.readouterr().out

@@ -10,7 +10,8 @@ with which longft's loaders switch them back on. A method that lays training bat
 of its own gives `rows(attention)` for the collator; one that evaluates through a cache of its own
 gives `inference_model(model, settings)`; `check_stage(attention, stage, model config)` checks it
 against the model and the batch before work starts; `position_span(attention, seq_len)` says how
-far positions run in a row when that is less than the sequence; `smoke_params` shrinks its settings
+far positions run in a row when that is less than the sequence; `row_length(attention, seq_len)`
+how many tokens a row holds where the method adds some (landmarks); `smoke_params` shrinks its settings
 for --smoke. `prepare(model, tokenizer, attention) -> dict` changes model and tokenizer before
 training (a token of its own) and gives what the recorded settings add. `refusal(attention, model config)` says why a model family cannot take the method
 (None where it can), before work starts. `engine_note` says what a serving engine, which knows none of this, runs instead
@@ -35,6 +36,7 @@ class AttentionMethod:
     check_stage: Callable | None = None  # (attention settings, stage recipe, model config) -> None, raises
     inference_model: Callable | None = None  # (model, saved settings) -> what evaluation runs
     position_span: Callable | None = None  # (attention settings, seq_len) -> positions a row spans
+    row_length: Callable | None = None  # (attention settings, seq_len) -> tokens a row holds, where more than seq_len
     smoke_params: Callable | None = None  # (params, smoke seq_len, stand-in layers) -> params for --smoke
     engine_note: Callable | None = None  # (saved settings) -> what plain engines lose, for inference methods
     refusal: Callable | None = None  # (attention settings, model config) -> why the family cannot take it, or None

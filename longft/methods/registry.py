@@ -27,6 +27,12 @@ def position_length(attention, seq_len: int) -> int:
     return span(attention, seq_len) if span else seq_len
 
 
+def row_tokens(attention, seq_len: int) -> int:
+    """Tokens a training row holds: data.seq_len, or more where the method adds tokens of its own."""
+    length = ATTENTION_METHODS[attention.method].row_length
+    return length(attention, seq_len) if length else seq_len
+
+
 def batch_rows(attention, seq_len: int, tokenizer):
     """The collator's row layout for the method, or None (one pack per row)."""
     rows = ATTENTION_METHODS[attention.method].rows

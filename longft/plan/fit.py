@@ -7,7 +7,7 @@ from ..errors import RecipeError
 from ..train.sequence_parallel import check_head_counts
 from .architecture import Architecture
 from .memory import (GIB, MARGIN, RUNTIME_RESERVE_GIB, Setup, active_parameter_count, estimate, fits, parameter_counts,
-                     total_gib)
+                     row_length, total_gib)
 
 TERMS = ("weights", "optimizer", "gradients", "activations", "layer_backward", "logits")
 
@@ -44,7 +44,7 @@ def format_plan(name: str, arch: Architecture, recipe, gpus: int, gpu_gib: float
     held, trained = parameter_counts(arch, recipe.adapter)
     t = recipe.train
     lines = [
-        f"[plan] {name}: {recipe.data.seq_len} tokens x {t.batch_size} per step and rank group, on {gpus} GPUs of {gpu_gib:g} GiB",
+        f"[plan] {name}: {row_length(recipe)} tokens x {t.batch_size} per step and rank group, on {gpus} GPUs of {gpu_gib:g} GiB",
         f"[plan] model: {arch.layers} layers, hidden {arch.hidden}, {arch.heads} heads / {arch.kv_heads} KV, vocab {arch.vocab} "
         f"({held / 1e9:.2f}B parameters held, {trained / 1e6:.1f}M trained"
         + (f"; {arch.experts} experts a layer, {arch.experts_per_token} a token: "

@@ -87,6 +87,14 @@ def activation_values_per_token(arch: Architecture) -> int:
     return 11 * arch.hidden + 4 * arch.token_intermediate
 
 
+def row_length(recipe) -> int:
+    """Tokens a training row holds (data.seq_len plus what the attention method adds, landmarks)."""
+    from ..methods.registry import row_tokens
+
+    attention = getattr(recipe, "attention", None)
+    return row_tokens(attention, recipe.data.seq_len) if attention is not None else recipe.data.seq_len
+
+
 def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     """Bytes per GPU by term. The peak (`peak_bytes`) is not their sum: the loss's peak comes before
     any gradient exists, a recomputed layer's activations after the loss's are freed."""
@@ -97,13 +105,14 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     ab = 2 if bf16_compute else 4  # bytes per activation
     held, trained = parameter_counts(arch, recipe.adapter)
     n = setup.gpus
-    tokens = recipe.data.seq_len * t.batch_size // setup.sp
+    row = row_length(recipe)
+    tokens = row * t.batch_size // setup.sp
     h, V = arch.hidden, arch.vocab
     final_norm = 3 * h
     mlp_kept, mlp_gradients = 4 * arch.token_intermediate, 3 * arch.token_intermediate
     others = activation_values_per_token(arch) - mlp_kept
     # the MLP's intermediates exist for every token, or (tiled) for one slice of them at a time
-    mlp_tokens = -(-tokens // slice_count(recipe.data.seq_len // setup.sp, h)) if t.tiled_mlp else tokens
+    mlp_tokens = -(-tokens // slice_count(row // setup.sp, h)) if t.tiled_mlp else tokens
     kept_by_layer = tokens * others + (0 if t.tiled_mlp else tokens * mlp_kept)  # until the backward pass
     recomputed = tokens * others + mlp_tokens * mlp_kept  # a layer's forward run again for its backward
     if t.gradient_checkpointing:

@@ -31,6 +31,7 @@ ATTENTION = AttentionMethod(
     validate=settings.validate, preflight=nothing,
     register=lambda a, w: attention.register(settings.settings(a, w), a.path),
     settings=settings.settings, restore=attention.register, rows=_rows, check_stage=settings.check_stage,
-    inference_model=memory.memory_model, position_span=settings.position_span, smoke_params=settings.smoke_params,
+    inference_model=memory.memory_model, position_span=settings.position_span, row_length=settings.position_span,
+    smoke_params=settings.smoke_params,
     engine_note=settings.engine_note, refusal=settings.refusal, prepare=_prepare,
 )
