@@ -2,6 +2,7 @@
 import math
 import random
 
+import pytest
 import torch
 
 from longft.eval.passkey import code_prompt, filler_lines_from, landmark_prompt, passkey_grid
@@ -149,3 +150,26 @@ def test_eval_takes_the_testbed_base_by_name(checkpoint, tmp_path, monkeypatch):
     assert code == 0 and built == ["testbed"]
     models = json.loads((out / "report.json").read_text())["models"]
     assert [m["label"] for m in models] == ["base", checkpoint.name]
+
+
+@pytest.mark.parametrize("windows,scored", [(None, [256, 1024]), ([], []), ([512], [512])])
+def test_sliding_windows_are_the_window_and_target_unless_the_recipe_names_them(monkeypatch, windows, scored):
+    from longft.eval import suite
+    from longft.recipe.schema import EvalConfig
+
+    seen = []
+    monkeypatch.setattr(suite, "long_documents", lambda *a: [list(range(3000))])
+    monkeypatch.setattr(suite, "fixed_target_perplexity", lambda *a, **k: {1024: 2.0})
+    monkeypatch.setattr(suite, "sliding_window_perplexity", lambda model, docs, w, stride: seen.append(w) or 3.0)
+    monkeypatch.setattr(suite, "passkey_grid", lambda *a, **k: {"lengths": [], "depths": [], "accuracy": []})
+    ev = EvalConfig(sliding_windows=windows, context_lengths=[1024])
+    out = suite.standard_suite(None, None, ev, window=256, target_len=1024, progress=lambda m: None)
+    assert seen == scored and list(out["sliding_window_ppl"]) == [str(w) for w in scored]
+
+
+def test_a_bad_sliding_window_fails_at_load():
+    from longft.errors import RecipeError
+    from longft.recipe.schema import EvalConfig
+
+    with pytest.raises(RecipeError, match=r"eval.sliding_windows has 0"):
+        EvalConfig(sliding_windows=[0]).validate()

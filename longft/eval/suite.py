@@ -57,7 +57,8 @@ def standard_suite(model, tokenizer, ev: EvalConfig, window: int, target_len: in
     progress(f"{len(docs)} held-out documents of >= {max(lengths)} tokens")
     fixed = fixed_target_perplexity(model, docs, lengths, ev.target_tokens, progress=progress)
     sliding = {}
-    for w in sorted({window, target_len}):
+    windows = {window, target_len} if ev.sliding_windows is None else set(ev.sliding_windows)
+    for w in sorted(windows):
         stride = ev.sliding_stride or w // 2
         sliding[w] = sliding_window_perplexity(model, [d[: 2 * target_len] for d in docs], w, stride)
         progress(f"sliding-window perplexity, window {w} stride {stride}: {sliding[w]:.3f}")

@@ -24,6 +24,9 @@ class EvalConfig:
     context_lengths: list = field(default_factory=list)  # empty: derived from the original window
     target_tokens: int = 64
     sliding_stride: int | None = None  # empty: half the evaluated window
+    # sliding-window perplexity's window lengths: empty (None) the original window and the target;
+    # [] none (each window of the target's length costs a forward per stride of the document)
+    sliding_windows: list | None = None
     passkey_lengths: list = field(default_factory=list)
     passkey_depths: list = field(default_factory=lambda: [0.0, 0.25, 0.5, 0.75, 1.0])
     passkey_trials: int = 4
@@ -59,6 +62,10 @@ class EvalConfig:
         check_seed("eval.passkey_seed", self.passkey_seed)  # the parser has already refused non-integers
         if self.sliding_stride is not None:
             check_positive("eval.sliding_stride", self.sliding_stride)
+        for n in self.sliding_windows or []:
+            if not isinstance(n, int) or isinstance(n, bool) or n < 2:
+                raise RecipeError(f"eval.sliding_windows has {n!r}: each window is an integer >= 2 tokens, "
+                                  "or the list is empty for none")
         for n in self.passkey_lengths:
             if not isinstance(n, int) or n < MIN_PASSKEY_LENGTH:
                 raise RecipeError(
