@@ -70,21 +70,25 @@ def run_one(name: str, out: Path) -> dict:
 
 def table(runs: list[dict]) -> str:
     ppl_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m["fixed_target_ppl"]})
+    slide_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m.get("sliding_window_ppl", {})})
     key_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m["passkey"]["lengths"]})
     ruler_lengths = sorted({int(n) for run in runs for m in run["models"] if "ruler" in m for n in m["ruler"]["average"]})
-    head = (["recipe", "model"] + [f"ppl@{n}" for n in ppl_lengths] + [f"passkey@{n}" for n in key_lengths]
+    head = (["recipe", "model"] + [f"ppl@{n}" for n in ppl_lengths] + [f"sliding ppl@{n}" for n in slide_lengths]
+            + [f"passkey@{n}" for n in key_lengths]
             + [f"RULER@{n}" for n in ruler_lengths] + ["effective length", "recipe wall-clock"])
     rows = [head, ["---"] * len(head)]
     for run in runs:
         for m in run["models"]:
             ppl = [f"{m['fixed_target_ppl'][str(n)]:.2f}" if str(n) in m["fixed_target_ppl"] else "" for n in ppl_lengths]
+            slides = m.get("sliding_window_ppl", {})
+            slide = [f"{slides[str(n)]:.2f}" if str(n) in slides else "" for n in slide_lengths]
             keys = dict(zip(m["passkey"]["lengths"], m["passkey"]["accuracy"]))
             acc = [f"{sum(keys[n]) / len(keys[n]):.0%}" if n in keys else "" for n in key_lengths]
             ruler = m["ruler"]["average"] if "ruler" in m else {}
             avg = [f"{100 * ruler[str(n)]:.0f}" if str(n) in ruler else "" for n in ruler_lengths]
             effective = str(m["ruler"].get("effective_length") or "undefined") if "ruler" in m else ""
             wall = f"{run['seconds'] / 60:.1f} min" if run["seconds"] and m is run["models"][-1] else ""
-            rows.append([run["recipe"], m["label"]] + ppl + acc + avg + [effective, wall])
+            rows.append([run["recipe"], m["label"]] + ppl + slide + acc + avg + [effective, wall])
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
 

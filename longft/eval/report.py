@@ -15,6 +15,9 @@ def plot_perplexity(results: list[dict], window: int, out: Path) -> None:
     for r in results:
         xs = [int(k) for k in r["fixed_target_ppl"]]
         ax.plot(xs, list(r["fixed_target_ppl"].values()), marker="o", label=r["label"])
+    values = [v for r in results for v in r["fixed_target_ppl"].values()]
+    if values and max(values) > 10 * min(values):  # a cliff past the window would flatten every other line
+        ax.set_yscale("log")
     ax.axvline(window, color="grey", linestyle="--", linewidth=1)
     ax.text(window, ax.get_ylim()[1], " original window", va="top", fontsize=8, color="grey")
     ax.set_xscale("log", base=2)
@@ -22,7 +25,7 @@ def plot_perplexity(results: list[dict], window: int, out: Path) -> None:
     ax.set_ylabel(f"perplexity of the last {results[0]['target_tokens']} tokens")
     ax.set_title("Held-out perplexity by context length (fixed target)")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7 if len(results) > 5 else None)
     fig.tight_layout()
     fig.savefig(out, dpi=120)
     plt.close(fig)
