@@ -21,6 +21,7 @@ def main() -> None:
     from longft.data.sources import load_documents
     from longft.eval.passkey import _ids, code_prompt, filler_lines_from
     from longft.eval.run import load_for_eval
+    from longft.methods.landmark.layout import text_logits
     from longft.methods.landmark.tokens import insert_landmarks
     from longft.validation import load_recipe
 
@@ -40,7 +41,8 @@ def main() -> None:
         tokens = list(prompt)
         for _ in range(n):
             ids, _, _, _ = insert_landmarks(tokens, [len(tokens)], [0], mem_freq, landmark)
-            tokens.append(int(model(input_ids=torch.tensor([ids])).logits[0, -1].argmax()))
+            logits = text_logits(model(input_ids=torch.tensor([ids])).logits[0], ids, landmark, cached.from_landmark)
+            tokens.append(int(logits[-1].argmax()))
         return tokens[len(prompt):]
 
     def found(ids: list[int], key: int) -> bool:

@@ -46,6 +46,21 @@ def test_the_collator_inserts_landmarks_and_asks_no_loss_at_them():
     assert batch["cu_seq_lens_q"].tolist() == [0, 6, 15, 16]
 
 
+def test_with_next_token_from_text_the_token_before_a_landmark_predicts_the_text_after_it():
+    rows = LandmarkRows(seq_len=12, mem_freq=3, landmark=LM, from_landmark=False)
+    batch = PackedCollator(12, 0, rows=rows)([{"input_ids": list(range(10, 22)), "doc_lens": [5, 7]}])
+    ids, labels = batch["input_ids"][0].tolist(), batch["labels"][0].tolist()
+    assert ids[:15] == [10, 11, 12, LM, 13, 14, 15, 16, 17, LM, 18, 19, 20, LM, 21]
+    # labels[i] is position i - 1's target: 12 (position 2) predicts 13, the landmark (3) nothing
+    assert [labels[i] for i in (3, 4, 9, 10, 13, 14)] == [13, -100, 18, -100, 21, -100]
+    assert labels[0] == labels[6] == labels[15] == -100
+    assert [labels[i] for i in (1, 2, 5, 7, 8, 11)] == [11, 12, 14, 16, 17, 19]
+    # a landmark that closes its document: the token before it has nothing left to predict
+    batch = PackedCollator(6, 0, rows=LandmarkRows(6, 3, LM, from_landmark=False))([{"input_ids": list(range(10, 16)),
+                                                                                     "doc_lens": [3, 3]}])
+    assert batch["labels"][0].tolist() == [-100, 11, 12, -100, -100, 14, 15, -100]
+
+
 def test_the_token_is_added_once_with_its_rows_at_the_mean(tokenizer):
     import copy
 
@@ -109,25 +124,27 @@ def test_grouped_query_heads_read_their_kv_head_without_the_cache_repeated():
     torch.testing.assert_close(got, repeated)
 
 
-def text_predictions(logits: torch.Tensor, ids: list[int]) -> torch.Tensor:
+def text_predictions(logits: torch.Tensor, ids: list[int], from_landmark: bool = True) -> torch.Tensor:
     """From a forward over text with its landmarks: each text token's next-token logits (a landmark's
-    where one follows it)."""
+    where one follows it, unless the text token's own are asked for)."""
     rows = []
     for i, t in enumerate(ids):
         if t != LM:
-            rows.append(logits[i + 1] if i + 1 < len(ids) and ids[i + 1] == LM else logits[i])
+            after = from_landmark and i + 1 < len(ids) and ids[i + 1] == LM
+            rows.append(logits[i + 1] if after else logits[i])
     return torch.stack(rows)
 
 
-@pytest.mark.parametrize("local_blocks", [0, 2])
-def test_the_stream_equals_the_training_attention_when_top_k_covers_every_block(local_blocks):
+@pytest.mark.parametrize("local_blocks, from_landmark", [(0, True), (2, True), (0, False)])
+def test_the_stream_equals_the_training_attention_when_top_k_covers_every_block(local_blocks, from_landmark):
     mem_freq = 3
     model = tiny_llama(attn=register({"mem_freq": mem_freq}), window=256)
     doc = text(41)
     ids, _, _, _ = insert_landmarks(doc, [len(doc)], [0], mem_freq, LM)
     with torch.no_grad():
-        want = text_predictions(model(input_ids=torch.tensor([ids])).logits[0], ids)
-    stream = LandmarkStream(model, mem_freq, top_k=100, local_blocks=local_blocks, landmark=LM)
+        want = text_predictions(model(input_ids=torch.tensor([ids])).logits[0], ids, from_landmark)
+    stream = LandmarkStream(model, mem_freq, top_k=100, local_blocks=local_blocks, landmark=LM,
+                            from_landmark=from_landmark)
     got = torch.cat([stream.feed(doc[:7]), stream.feed(doc[7:8]), stream.fork().feed(doc[8:9]), stream.feed(doc[8:])])
     got = torch.cat([got[:8], got[9:]])  # the fork's row is the next one again
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
@@ -174,6 +191,7 @@ def test_packed_training_batch_through_the_model_matches_each_document_streamed(
         ({"attention": {"params": {"top_k": 9}}}, "holds 8 blocks of 32"),
         ({"attention": {"params": {"local_window": 50}}}, "local_window = 50: a whole number of blocks"),
         ({"attention": {"params": {"cache_top_k": 5}}}, "landmark takes"),
+        ({"attention": {"params": {"next_token_from": "before"}}}, "next_token_from = 'before'"),
         ({"attention": {"path": "flash"}}, "not valid for landmark"),
     ],
 )
@@ -208,12 +226,14 @@ def test_export_keeps_the_token_and_plain_transformers_reads_an_ordinary_model(t
     from longft.recipe.schema import AttentionConfig
 
     tok = copy.deepcopy(tokenizer)
-    attention = AttentionConfig(method="landmark", params={"mem_freq": 3, "top_k": 2, "local_window": 4})
+    attention = AttentionConfig(method="landmark", params={"mem_freq": 3, "top_k": 2, "local_window": 4,
+                                                                    "next_token_from": "text"})
     model = use_attention(tiny_llama(vocab_size=len(tok), window=256), attention, 256, tok)
     out = export_checkpoint(model, tok, tmp_path / "landmark")
     plain = AutoModelForCausalLM.from_pretrained(out)
     saved = plain.config.longft_attention
-    assert saved == {"method": "landmark", "mem_freq": 3, "top_k": 2, "local_window": 4, "landmark_id": len(tokenizer)}
+    assert saved == {"method": "landmark", "mem_freq": 3, "top_k": 2, "local_window": 4, "next_token_from": "text",
+                     "landmark_id": len(tokenizer)}
     assert plain.config.vocab_size == len(tokenizer) + 1
     ids = torch.randint(0, len(tokenizer), (1, 40))
     with torch.no_grad():
@@ -221,9 +241,9 @@ def test_export_keeps_the_token_and_plain_transformers_reads_an_ordinary_model(t
     assert logits.shape == (1, 40, len(tokenizer) + 1)
     loaded = load_for_eval(out)
     assert isinstance(loaded, LandmarkMemoryModel) and (loaded.mem_freq, loaded.top_k, loaded.local_blocks) == (3, 2, 1)
-    assert loaded.landmark == len(tokenizer)
+    assert loaded.landmark == len(tokenizer) and not loaded.from_landmark
     from transformers import AutoTokenizer
 
     assert AutoTokenizer.from_pretrained(out).convert_tokens_to_ids(LANDMARK_TOKEN) == len(tokenizer)
-    streamed = LandmarkStream(model, 3, 2, 1, len(tokenizer)).feed(ids[0].tolist())
+    streamed = LandmarkStream(model, 3, 2, 1, len(tokenizer), from_landmark=False).feed(ids[0].tolist())
     torch.testing.assert_close(loaded(input_ids=ids).logits[0], streamed, atol=1e-5, rtol=1e-5)

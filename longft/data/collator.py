@@ -15,7 +15,9 @@ attention after its all-to-all needs the boundaries of the whole sequence.
 An attention method that lays a batch out in rows of its own (FoT's cross-batch streams) gives
 `rows`: it cuts each pack into rows of `rows.row_length` and adds the fields that say how the rows
 relate (`rows.fields`), so that layout too travels with the batch. A row may name positions that
-carry no loss (`no_loss`: landmark tokens, which the model is never asked to predict).
+carry no loss (`no_loss`: landmark tokens, which the model is never asked to predict), or that
+the next-token loss skips over (`skip_over`: the token before one predicts the token after it, and
+its own output is never scored).
 """
 from __future__ import annotations
 
@@ -55,6 +57,10 @@ class PackedCollator:
                 start += n
             for i in f.get("no_loss") or ():
                 labels[i] = -100
+            for i in f.get("skip_over") or ():  # labels[i] is the target of position i - 1
+                labels[i] = labels[i + 1] if i + 1 < len(labels) else -100
+                if i + 1 < len(labels):
+                    labels[i + 1] = -100
             pad = self.seq_len - len(ids)
             if pad > 0:  # the tail is one more "document" of padding, never scored
                 ids += [self.pad_token_id] * pad

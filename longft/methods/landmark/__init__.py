@@ -24,7 +24,8 @@ def _rows(attn, seq_len: int, tokenizer) -> layout.LandmarkRows:
     landmark = tokens.landmark_id(tokenizer)
     if landmark is None:
         raise ValueError("the tokenizer has no landmark token: use_attention adds it before training")
-    return layout.LandmarkRows(seq_len, attn.params["mem_freq"], landmark)
+    from_landmark = settings.next_token_from(attn.params) == "landmark"
+    return layout.LandmarkRows(seq_len, attn.params["mem_freq"], landmark, from_landmark)
 
 
 ATTENTION = AttentionMethod(

@@ -7,7 +7,7 @@ attends through `BlockMemory`: the finished blocks (keys at position 0 and value
 current block's keys so far. The chunk's positions are the compacted ones retrieval.py gives.
 
 The logits a fed text token returns predict the next text token: where a landmark follows it, they
-are the landmark's (training asks the landmark, not the token before it, to predict what comes next).
+are the landmark's or the token's own, as training asked (the setting next_token_from).
 `LandmarkMemoryModel` wraps a model so that longft's one evaluation path (perplexity, passkey,
 RULER) runs on it unchanged: a forward call streams each row, `generate` continues the stream.
 """
@@ -94,8 +94,9 @@ def placed_from(keys0: torch.Tensor, first: int, rotary) -> torch.Tensor:
 class LandmarkStream:
     """One row read block by block through a `BlockMemory`."""
 
-    def __init__(self, model, mem_freq: int, top_k: int, local_blocks: int, landmark: int, memory_device="cpu"):
-        self.model, self.mem_freq, self.landmark = model, mem_freq, landmark
+    def __init__(self, model, mem_freq: int, top_k: int, local_blocks: int, landmark: int, memory_device="cpu",
+                 from_landmark: bool = True):
+        self.model, self.mem_freq, self.landmark, self.from_landmark = model, mem_freq, landmark, from_landmark
         self.memory = BlockMemory(mem_freq, top_k, local_blocks, memory_device)
 
     def fork(self) -> "LandmarkStream":
@@ -122,7 +123,9 @@ class LandmarkStream:
             chunk = list(ids[i : i + take])
             closes = self.memory.filled + take == self.mem_freq
             logits = self._forward(chunk + [self.landmark] if closes else chunk)
-            out.append(torch.cat([logits[: take - 1], logits[take:]]) if closes else logits)
+            if closes:  # one of the block's last text token and its landmark predicts the next text token
+                logits = torch.cat([logits[: take - 1], logits[take:]]) if self.from_landmark else logits[:take]
+            out.append(logits)
             i += take
         return torch.cat(out)
 
@@ -130,16 +133,19 @@ class LandmarkStream:
 class LandmarkMemoryModel(StreamedModel):
     """A landmark checkpoint seen through its block cache."""
 
-    def __init__(self, model, mem_freq: int, top_k: int, local_blocks: int, landmark: int, memory_device="cpu"):
+    def __init__(self, model, mem_freq: int, top_k: int, local_blocks: int, landmark: int, memory_device="cpu",
+                 from_landmark: bool = True):
         super().__init__(model)
         self.mem_freq, self.top_k, self.local_blocks, self.landmark = mem_freq, top_k, local_blocks, landmark
-        self.memory_device = memory_device
+        self.memory_device, self.from_landmark = memory_device, from_landmark
 
     def stream(self) -> LandmarkStream:
-        return LandmarkStream(self.model, self.mem_freq, self.top_k, self.local_blocks, self.landmark, self.memory_device)
+        return LandmarkStream(self.model, self.mem_freq, self.top_k, self.local_blocks, self.landmark, self.memory_device,
+                              self.from_landmark)
 
 
 def memory_model(model, saved: dict) -> LandmarkMemoryModel:
     block = saved["mem_freq"] + 1
+    from_landmark = saved.get("next_token_from", "landmark") == "landmark"  # checkpoints before the setting
     return LandmarkMemoryModel(model, saved["mem_freq"], saved["top_k"], saved["local_window"] // block,
-                               saved["landmark_id"])
+                               saved["landmark_id"], from_landmark=from_landmark)

@@ -3,7 +3,10 @@ checks against the model and the batch before any work starts.
 
 attention.params: mem_freq (text tokens a block holds; a landmark closes it), top_k (blocks
 retrieved per query and head at inference, beside the local ones), local_window (tokens of the
-most recent finished blocks always attended at inference, a whole number of blocks; 0 for none).
+most recent finished blocks always attended at inference, a whole number of blocks; 0 for none),
+next_token_from (which output predicts the text token after a landmark: `landmark`, the landmark's
+own, as the authors' train.py trains it; or `text`, the block's last text token's, as their fused
+path does, so that a landmark's output is never scored and it only summarises its block).
 """
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ from ...errors import RecipeError
 from .attention import PATH_CHOICES
 from .layout import row_length
 
-PARAMS = {"mem_freq", "top_k", "local_window"}
+PARAMS = {"mem_freq", "top_k", "local_window", "next_token_from"}
+NEXT_TOKEN_FROM = ("landmark", "text")
 DEFAULT_TOP_K = 5  # the authors' run_test.py
 DEFAULT_LOCAL_WINDOW = 0  # the authors attend to the current block and the retrieved ones only
 
@@ -23,6 +27,10 @@ def _whole(value, at_least: int) -> bool:
 def params_of(attention) -> tuple[int, int, int]:
     p = attention.params
     return p.get("mem_freq"), p.get("top_k", DEFAULT_TOP_K), p.get("local_window", DEFAULT_LOCAL_WINDOW)
+
+
+def next_token_from(params: dict) -> str:
+    return params.get("next_token_from", NEXT_TOKEN_FROM[0])
 
 
 def validate(attention, seq_len: int, window: int | None) -> None:
@@ -41,6 +49,9 @@ def validate(attention, seq_len: int, window: int | None) -> None:
     if not _whole(local_window, 0) or local_window % block:
         raise RecipeError(f"attention.params.local_window = {local_window!r}: a whole number of blocks of mem_freq + 1 = "
                           f"{block} tokens (0, {block}, {2 * block}, ...)")
+    if next_token_from(attention.params) not in NEXT_TOKEN_FROM:
+        raise RecipeError(f"attention.params.next_token_from = {attention.params['next_token_from']!r}: which output "
+                          f"predicts the text after a landmark, one of {', '.join(NEXT_TOKEN_FROM)}")
     if not _whole(top_k, 1):
         raise RecipeError(f"attention.params.top_k = {top_k!r}: blocks retrieved per query, a whole number >= 1")
     blocks = row_length(seq_len, mem_freq) // block
@@ -70,7 +81,8 @@ def check_stage(attention, stage, config) -> None:
 
 def settings(attention, window: int | None) -> dict:
     mem_freq, top_k, local_window = params_of(attention)
-    return {"method": "landmark", "mem_freq": mem_freq, "top_k": top_k, "local_window": local_window}
+    return {"method": "landmark", "mem_freq": mem_freq, "top_k": top_k, "local_window": local_window,
+            "next_token_from": next_token_from(attention.params)}
 
 
 def position_span(attention, seq_len: int) -> int:
