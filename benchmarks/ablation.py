@@ -39,7 +39,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/ablation")
     parser.add_argument("--factor", type=int, default=4)
-    parser.add_argument("--skip", nargs="*", default=[], help="zero-shot rows to leave out, e.g. sinks (slow: token by token)")
+    parser.add_argument("--skip", nargs="*", default=[], help="zero-shot rows to leave out, e.g. sinks")
     args = parser.parse_args()
     out, f = Path(args.out), args.factor
     started = time.time()

@@ -1,12 +1,15 @@
 """The smollm2 recipe set on a real pretrained model, SmolLM2-135M-Instruct, from one measured run.
 
-    python benchmarks/smollm2_recipes.py [--out runs/smollm2] [--only NAME ...]
+    python benchmarks/smollm2_recipes.py [--out runs/smollm2] [--only NAME ...] [--baselines METHOD ...]
 
 Runs each recipe end to end (train or search, export, its own evaluation) into --out/NAME, timed,
 then joins the reports into one table: perplexity by length, passkey and the RULER tasks' average
 by length, the effective length, and the wall-clock of each recipe. Written as summary.md (the docs
 page's table), results.json and a perplexity-by-length plot. A recipe whose report is already
-there is read back, not re-run, so an interrupted run resumes. Run it alone on the machine.
+there is read back, not re-run, so an interrupted run resumes. `--baselines METHOD ...` runs only
+those zero-shot rows (eval.zero_shot_baselines names, e.g. sinks) for each recipe: the base with the
+method, scored with that recipe's evaluation settings into --out/NAME/baseline-METHOD.json, timed
+on its own (rows added to a set measured before). Run it alone on the machine.
 """
 from __future__ import annotations
 
@@ -68,6 +71,56 @@ def run_one(name: str, out: Path) -> dict:
             "window": report["original_window"], "models": report["models"]}
 
 
+def last_stage(name: str, out: Path):
+    from longft.validation import load_recipe, stage_recipes
+
+    return stage_recipes(load_recipe(name, {"output_dir": str(out / name)}))[-1][1]
+
+
+def run_baseline(name: str, method: str, out: Path) -> dict:
+    """One zero-shot baseline of the recipe's base, with the recipe's evaluation settings, as a report
+    model; read back when it was measured before."""
+    from transformers import AutoTokenizer
+
+    from longft.eval.run import zero_shot_model
+    from longft.eval.suite import evaluate_model
+    from longft.models import resolve_model_path
+    from longft.positions.schemes import target_length
+
+    done = out / name / f"baseline-{method}.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    stage = last_stage(name, out)
+    ev, base = stage.eval, resolve_model_path(stage.model.name_or_path)
+    window, target = stage.position.original_max_position_embeddings, target_length(stage)
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    frame = None
+    if ev.chat_template:
+        from longft.eval.chat import chat_frame
+
+        frame = chat_frame(tokenizer)
+    started = time.time()
+    model, label = zero_shot_model(base, method, window, target, ev.dtype)
+    result = evaluate_model(model, tokenizer, ev, window, target, label, None, frame)
+    measured = {"model": result, "seconds": round(time.time() - started, 1), "commit": source_commit(),
+                "held_out": held_out_digest()}
+    done.parent.mkdir(parents=True, exist_ok=True)
+    done.write_text(json.dumps(measured, indent=2))
+    return measured
+
+
+def baseline_rows(name: str, methods: list[str], out: Path) -> dict:
+    """The recipe's rows for the zero-shot baselines `methods` alone, in run_one's form."""
+    measured = []
+    for method in methods:
+        print(f"[smollm2-recipes] {name}: zero-shot baseline {method}", flush=True)
+        measured.append(run_baseline(name, method, out))
+    first = measured[0]
+    return {"recipe": name, "seconds": sum(m["seconds"] for m in measured), "commit": first["commit"],
+            "held_out": first["held_out"], "window": last_stage(name, out).position.original_max_position_embeddings,
+            "models": [m["model"] for m in measured]}
+
+
 def table(runs: list[dict]) -> str:
     ppl_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m["fixed_target_ppl"]})
     slide_lengths = sorted({int(n) for run in runs for m in run["models"] for n in m.get("sliding_window_ppl", {})})
@@ -100,15 +153,19 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/smollm2")
     parser.add_argument("--only", nargs="*", default=None, help="recipes to run (default: the whole set)")
+    parser.add_argument("--baselines", nargs="*", default=[],
+                        help="only these zero-shot baselines (e.g. sinks) of each recipe's base, nothing else re-run")
     args = parser.parse_args()
     out = Path(args.out).resolve()
     os.chdir(REPO)
     started = time.time()
-    names = args.only or RECIPES
+    names = args.only or ([n for n in RECIPES if "zeroshot" in n] if args.baselines else RECIPES)
+    written = "-baselines" if args.baselines else ""  # added rows beside the set's table, not over it
     runs = []
     for i, name in enumerate(names, 1):
         print(f"[smollm2-recipes] {i}/{len(names)}: {name} ({time.time() - started:.0f}s so far)", flush=True)
-        runs.append(run_one(name, out))
+        run = baseline_rows(name, args.baselines, out) if args.baselines else run_one(name, out)
+        runs.append(run)
     summary = table(runs)
     texts = {run["held_out"] for run in runs}
     if len(texts) > 1:  # the held-out docs and tests differ between rows
@@ -117,10 +174,10 @@ def main() -> None:
                                 for run in runs))
         print(f"[smollm2-recipes] warning: the recipes were scored on different held-out text {sorted(map(str, texts))}",
               flush=True)
-    (out / "summary.md").write_text(summary + "\n")
-    (out / "results.json").write_text(json.dumps(runs, indent=2))
+    (out / f"summary{written}.md").write_text(summary + "\n")
+    (out / f"results{written}.json").write_text(json.dumps(runs, indent=2))
     models = [dict(m, label=f"{run['recipe']}: {m['label']}") for run in runs for m in run["models"]]
-    plot_perplexity(models, runs[0]["window"], out / "perplexity_by_length.png")
+    plot_perplexity(models, runs[0]["window"], out / f"perplexity_by_length{written}.png")
     print(f"\n{summary}\n\n[smollm2-recipes] {len(runs)} recipes in {(time.time() - started) / 60:.1f} min; "
           f"table, results and plot in {out}", flush=True)
 

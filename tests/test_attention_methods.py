@@ -93,6 +93,7 @@ METHODS = {
     "logn": {"base": 8},
     "window": {"window": 5},
     "hybrid": {"window": 5, "full_layers": 1, "logn_base": 8},
+    "sinks": {"sinks": 2, "window": 3},
 }
 DOCS = [[7, 8, 9, 10, 11, 12, 13], [20, 21, 22, 23, 24, 25, 26, 27], [40, 41, 42, 43], [50, 51, 52, 53, 54, 55]]
 

@@ -88,6 +88,7 @@ INFERENCE_ATTENTION = {
     "hybrid": ({"window": 8, "full_layers": 1, "logn_base": WINDOW}, "not the last 1 layers' full attention"),
     "fot": ({"memory_layers": [1], "window": WINDOW}, "retrieval from the cache of earlier windows"),
     "landmark": ({"mem_freq": 7, "top_k": 2}, "retrieval of the top 2 blocks of 7 tokens"),
+    "sinks": ({"sinks": 4, "window": 12}, "not 4 sink tokens plus the last 12"),
 }
 
 

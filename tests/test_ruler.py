@@ -153,7 +153,7 @@ def test_streamed_models_score_continuations_from_a_fork_as_a_full_read(make_mod
     and block edges). A sink cache and a block cache read prompt + continuation as one; FoT, as LongLLaMA, places a read's last window by where the read
     ends, so there the fresh reference reads the prompt and then the continuation, as generation does."""
     from longft.methods.registry import use_attention
-    from longft.eval.sinks import StreamingSinkModel
+    from longft.methods.sinks.stream import StreamingSinkModel
     from longft.methods.fot.memory import FotMemoryModel
     from longft.recipe.schema import AttentionConfig
 

@@ -1,7 +1,8 @@
 """Attention sinks (StreamingLLM) baseline: exactly k + w cache entries, positions inside the cache."""
+import pytest
 import torch
 
-from longft.eval.sinks import SinkCacheStream, StreamingSinkModel
+from longft.methods.sinks.stream import SinkCacheStream, StreamingSinkModel
 from tests.conftest import tiny_llama
 
 
@@ -41,3 +42,91 @@ def test_wrapper_generates_from_the_stream():
     with torch.no_grad():
         plain = model.generate(ids, max_new_tokens=5, do_sample=False)
     assert torch.equal(wrapped.generate(ids, max_new_tokens=5), plain)  # short prompts: nothing evicted
+
+
+def sink_attention_model(k, w, **kwargs):
+    from longft.methods.sinks.attention import register
+
+    model = tiny_llama(window=64, **kwargs)
+    model.set_attn_implementation(register({"sinks": k, "window": w}))
+    return model.eval()
+
+
+@pytest.mark.parametrize("chunk", [1024, 7])
+def test_parallel_sinks_equal_the_token_by_token_cache(monkeypatch, chunk):
+    """One forward of the sink attention gives the logits the bounded cache gives token by token,
+    well past its capacity, with queries scored in one chunk or in chunks that cut the band."""
+    from longft.methods.sinks import attention
+
+    monkeypatch.setattr(attention, "QUERY_CHUNK", chunk)
+    k, w = 4, 12
+    ids = torch.randint(3, 300, (70,), generator=torch.Generator().manual_seed(2)).tolist()
+    streamed = SinkCacheStream(tiny_llama(window=64).eval(), k, w).feed(ids)
+    with torch.no_grad():
+        parallel = sink_attention_model(k, w)(input_ids=torch.tensor([ids])).logits[0]
+    assert torch.allclose(parallel, streamed, atol=1e-4)
+
+
+def test_parallel_sinks_need_the_sinks_moved_to_the_query_slot(monkeypatch):
+    """Without rotating the query back for the sink scores (sinks at their true distance), the
+    logits past the cache's capacity are not the cache's: the equality above tests the re-positioning."""
+    from longft.methods.sinks import attention
+
+    monkeypatch.setattr(attention, "rotate_back", lambda x, steps, rotary: x)
+    k, w = 4, 12
+    ids = torch.randint(3, 300, (70,), generator=torch.Generator().manual_seed(2)).tolist()
+    streamed = SinkCacheStream(tiny_llama(window=64).eval(), k, w).feed(ids)
+    with torch.no_grad():
+        parallel = sink_attention_model(k, w)(input_ids=torch.tensor([ids])).logits[0]
+    assert torch.allclose(parallel[: k + w], streamed[: k + w], atol=1e-4)  # inside capacity: nothing moves
+    assert not torch.allclose(parallel[k + w :], streamed[k + w :], atol=1e-3)
+
+
+def test_parallel_sinks_keep_packed_documents_apart():
+    """Packed documents each get their own sinks and window: the same logits as each read alone."""
+    from longft.attention.boundaries import cu_seq_lens_from_doc_lens
+
+    model, lengths = sink_attention_model(3, 8), [30, 25]
+    ids = torch.randint(3, 300, (1, sum(lengths)), generator=torch.Generator().manual_seed(3))
+    pos = torch.cat([torch.arange(n) for n in lengths])[None]
+    cu = cu_seq_lens_from_doc_lens([lengths])
+    with torch.no_grad():
+        packed = model(input_ids=ids, position_ids=pos, cu_seq_lens_q=cu, cu_seq_lens_k=cu,
+                       max_length_q=max(lengths), max_length_k=max(lengths)).logits[0]
+        alone = torch.cat([model(input_ids=part).logits[0] for part in ids.split(lengths, dim=1)])
+    assert torch.allclose(packed, alone, atol=1e-4)
+
+
+def test_parallel_sinks_generate_as_the_stream_does():
+    """Generation from an ordinary KV cache with the sink attention continues as the bounded cache does."""
+    k, w = 4, 12
+    ids = torch.randint(3, 300, (1, 30), generator=torch.Generator().manual_seed(4))
+    streamed = StreamingSinkModel(tiny_llama(window=64).eval(), sinks=k, window=w).generate(ids, max_new_tokens=6)
+    with torch.no_grad():
+        parallel = sink_attention_model(k, w).generate(ids, max_new_tokens=6, do_sample=False)
+    assert torch.equal(parallel, streamed)
+
+
+def test_zero_shot_sinks_baseline_reads_the_base_in_one_forward(tmp_path):
+    """`eval.zero_shot_baselines: [sinks]` loads the base with the parallel sink attention (4 sinks,
+    the rest of the original window recent): the stream's logits, from an ordinary model call."""
+    from longft.eval.run import zero_shot_model
+
+    base = tiny_llama(window=64)
+    base.save_pretrained(tmp_path)
+    model, label = zero_shot_model(str(tmp_path), "sinks", 16, 64)
+    assert label == "base + attention sinks (4 + 12)"
+    ids = torch.randint(3, 300, (1, 50), generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        logits = model(input_ids=ids).logits[0]
+    assert torch.allclose(logits, SinkCacheStream(base.eval(), 4, 12).feed(ids[0].tolist()), atol=1e-4)
+
+
+@pytest.mark.parametrize("params, match", [({"window": 0}, "window = 0"), ({"sinks": -1, "window": 8}, "sinks = -1"),
+                                           ({"window": 8, "recent": 3}, "recent")])
+def test_bad_sink_settings_fail_naming_the_value(params, match):
+    from longft.errors import RecipeError
+    from longft.validation import load_recipe
+
+    with pytest.raises(RecipeError, match=match):
+        load_recipe("tiny-yarn-4x", {"attention": {"method": "sinks", "params": params}})

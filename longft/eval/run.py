@@ -22,8 +22,8 @@ def load_for_eval(path: str, config=None, dtype: str = "float32"):
 
 def zero_shot_model(base_path: str, method: str, window: int, target: int, dtype: str = "float32"):
     """The base model with no training at all, and a position method at the target factor, log-n or
-    hybrid attention (trained length = the original window), or a StreamingLLM sink cache of the
-    original window's size."""
+    hybrid attention (trained length = the original window), or StreamingLLM's attention sinks in
+    the original window's size."""
     from transformers import AutoConfig
 
     from ..attention.method import CONFIG_KEY
@@ -32,24 +32,26 @@ def zero_shot_model(base_path: str, method: str, window: int, target: int, dtype
 
     factor = target / window
     config = AutoConfig.from_pretrained(base_path)
-    if method == "sinks":
-        from .sinks import StreamingSinkModel
-
-        model = StreamingSinkModel(load_for_eval(base_path, dtype=dtype), sinks=SINK_TOKENS, window=window - SINK_TOKENS)
-        return model, f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"
     if method in ZERO_SHOT_ATTENTION:
         setattr(config, CONFIG_KEY, ZERO_SHOT_ATTENTION[method](window))
-        return load_for_eval(base_path, config, dtype), f"base + {method} attention (zero-shot)"
+        return load_for_eval(base_path, config, dtype), zero_shot_label(method, window)
     apply_position_method(config, PositionConfig(method=method, factor=factor, original_max_position_embeddings=window), target)
     return load_for_eval(base_path, config, dtype), f"base + {method} x{factor:g} (zero-shot)"
 
 
 SINK_TOKENS = 4  # StreamingLLM's default: 4 sink tokens, the rest of the original window recent tokens
 
+
+def zero_shot_label(method: str, window: int) -> str:
+    if method == "sinks":
+        return f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"
+    return f"base + {method} attention (zero-shot)"
+
 # attention methods that apply to a base model untouched: name -> settings for an original window
 ZERO_SHOT_ATTENTION = {
     "logn": lambda window: {"method": "logn", "base": window},
     "hybrid": lambda window: {"method": "hybrid", "window": window, "full_layers": 1, "logn_base": window},
+    "sinks": lambda window: {"method": "sinks", "sinks": SINK_TOKENS, "window": window - SINK_TOKENS},
 }
 
 

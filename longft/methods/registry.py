@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from ..attention import full
 from ..attention.method import CONFIG_KEY, AttentionMethod
-from . import fot, landmark, logn, longlora, window
+from . import fot, landmark, logn, longlora, sinks, window
 
 ATTENTION_METHODS: dict[str, AttentionMethod] = {
     "full": full.ENTRY,
@@ -17,6 +17,7 @@ ATTENTION_METHODS: dict[str, AttentionMethod] = {
     "hybrid": window.HYBRID,
     "fot": fot.ATTENTION,
     "landmark": landmark.ATTENTION,
+    "sinks": sinks.ATTENTION,
 }
 
 

@@ -15,8 +15,8 @@ import copy
 
 import torch
 
-from ..attention.rope_angles import layer_rotary, rotate_back
-from ..attention.streamed import StreamedModel
+from ...attention.rope_angles import layer_rotary, rotate_back
+from ...attention.streamed import StreamedModel
 
 
 class SinkCacheStream:
