@@ -77,7 +77,7 @@ def last_stage(name: str, out: Path):
     return stage_recipes(load_recipe(name, {"output_dir": str(out / name)}))[-1][1]
 
 
-def run_baseline(name: str, method: str, out: Path) -> dict:
+def run_baseline(name: str, stage, method: str, out: Path) -> dict:
     """One zero-shot baseline of the recipe's base, with the recipe's evaluation settings, as a report
     model; read back when it was measured before."""
     from transformers import AutoTokenizer
@@ -90,7 +90,6 @@ def run_baseline(name: str, method: str, out: Path) -> dict:
     done = out / name / f"baseline-{method}.json"
     if done.exists():
         return json.loads(done.read_text())
-    stage = last_stage(name, out)
     ev, base = stage.eval, resolve_model_path(stage.model.name_or_path)
     window, target = stage.position.original_max_position_embeddings, target_length(stage)
     tokenizer = AutoTokenizer.from_pretrained(base)
@@ -111,13 +110,13 @@ def run_baseline(name: str, method: str, out: Path) -> dict:
 
 def baseline_rows(name: str, methods: list[str], out: Path) -> dict:
     """The recipe's rows for the zero-shot baselines `methods` alone, in run_one's form."""
-    measured = []
+    stage, measured = last_stage(name, out), []
     for method in methods:
         print(f"[smollm2-recipes] {name}: zero-shot baseline {method}", flush=True)
-        measured.append(run_baseline(name, method, out))
+        measured.append(run_baseline(name, stage, method, out))
     first = measured[0]
     return {"recipe": name, "seconds": sum(m["seconds"] for m in measured), "commit": first["commit"],
-            "held_out": first["held_out"], "window": last_stage(name, out).position.original_max_position_embeddings,
+            "held_out": first["held_out"], "window": stage.position.original_max_position_embeddings,
             "models": [m["model"] for m in measured]}
 
 

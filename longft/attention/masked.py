@@ -63,6 +63,11 @@ def logn_factor(positions: torch.Tensor, base: int) -> torch.Tensor:
     return torch.clamp(torch.log(n) / math.log(base), min=1.0)
 
 
+def soft_capped(scores: torch.Tensor, softcap: float | None) -> torch.Tensor:
+    """Gemma 2's soft cap on attention logits (cap * tanh(logits / cap)); the logits as they are without one."""
+    return torch.tanh(scores / softcap) * softcap if softcap else scores
+
+
 def scored_attention(query, key, value, allowed, scaling, softcap: float | None = None) -> torch.Tensor:
     """Attention of (B, H, N, D) queries over keys and values with as many heads, over the allowed
     pairs; with a soft cap (Gemma 2: logits -> cap * tanh(logits / cap) before the mask) the scores
@@ -70,8 +75,7 @@ def scored_attention(query, key, value, allowed, scaling, softcap: float | None 
     if not softcap:
         return F.scaled_dot_product_attention(query, key, value, attn_mask=allowed, scale=scaling)
     scale = scaling if scaling is not None else query.shape[-1] ** -0.5
-    scores = (query @ key.transpose(-1, -2)).float() * scale
-    scores = torch.tanh(scores / softcap) * softcap
+    scores = soft_capped((query @ key.transpose(-1, -2)).float() * scale, softcap)
     scores = scores.masked_fill(~allowed, float("-inf"))
     return torch.softmax(scores, dim=-1).to(value.dtype) @ value
 

@@ -43,9 +43,9 @@ SINK_TOKENS = 4  # StreamingLLM's default: 4 sink tokens, the rest of the origin
 
 
 def zero_shot_label(method: str, window: int) -> str:
-    if method == "sinks":
-        return f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"
-    return f"base + {method} attention (zero-shot)"
+    label = ZERO_SHOT_LABELS.get(method)
+    return label(window) if label else f"base + {method} attention (zero-shot)"
+
 
 # attention methods that apply to a base model untouched: name -> settings for an original window
 ZERO_SHOT_ATTENTION = {
@@ -53,6 +53,8 @@ ZERO_SHOT_ATTENTION = {
     "hybrid": lambda window: {"method": "hybrid", "window": window, "full_layers": 1, "logn_base": window},
     "sinks": lambda window: {"method": "sinks", "sinks": SINK_TOKENS, "window": window - SINK_TOKENS},
 }
+# where a report names the baseline by more than its method: name -> label for an original window
+ZERO_SHOT_LABELS = {"sinks": lambda window: f"base + attention sinks ({SINK_TOKENS} + {window - SINK_TOKENS})"}
 
 
 def check_ruler_lengths(checkpoint, base, ev, window, position, target) -> list[int]:

@@ -16,17 +16,14 @@ from __future__ import annotations
 import torch
 
 from ...attention.boundaries import cu_seq_lens, document_starts
-from ...attention.masked import layer_window, no_mask
+from ...attention.masked import layer_window, no_mask, soft_capped
 from ...attention.rope_angles import layer_rotary, rotate_back
 from ...attention.segments import repeat_kv, segment_spans
 from ...errors import RecipeError
 
 NAME = "longft_sinks"
 QUERY_CHUNK = 1024  # queries scored at once: bounds the score matrix at chunk x (window + chunk)
-
-
-def _capped(scores: torch.Tensor, softcap: float | None) -> torch.Tensor:
-    return torch.tanh(scores / softcap) * softcap if softcap else scores
+DEFAULT_SINKS = 4  # StreamingLLM's: 4 sink tokens
 
 
 def sink_attention_one_sequence(q, k, v, sinks: int, window: int, rotary, scale: float, softcap=None,
@@ -47,8 +44,8 @@ def sink_attention_one_sequence(q, k, v, sinks: int, window: int, rotary, scale:
         lo = min(lo, hi)
         s_idx = torch.arange(lo, hi, device=q.device)
         q_sink = rotate_back(qc, (t - (capacity - 1)).clamp(min=0).float(), rotary)  # query moved to its slot
-        s_scores = _capped((q_sink @ k[:, :, :n_sink].transpose(-1, -2)).float() * scale, softcap)
-        b_scores = _capped((qc @ k[:, :, lo:hi].transpose(-1, -2)).float() * scale, softcap)
+        s_scores = soft_capped((q_sink @ k[:, :, :n_sink].transpose(-1, -2)).float() * scale, softcap)
+        b_scores = soft_capped((qc @ k[:, :, lo:hi].transpose(-1, -2)).float() * scale, softcap)
         s_allowed = torch.arange(n_sink, device=q.device)[None, :] <= t[:, None]
         b_allowed = (s_idx[None, :] <= t[:, None]) & (t[:, None] - s_idx[None, :] < band)
         scores = torch.cat([s_scores.masked_fill(~s_allowed, float("-inf")),
@@ -85,7 +82,7 @@ def validate(attention, seq_len: int, window: int | None) -> None:
     unknown = set(attention.params) - {"sinks", "window"}
     if unknown:
         raise RecipeError(f"attention.params has {sorted(unknown)}: sinks takes ['sinks', 'window']")
-    s, w = attention.params.get("sinks", 4), attention.params.get("window")
+    s, w = attention.params.get("sinks", DEFAULT_SINKS), attention.params.get("window")
     if not isinstance(s, int) or s < 0:
         raise RecipeError(f"attention.params.sinks = {s!r}: the number of sink tokens kept, an integer >= 0")
     if not isinstance(w, int) or w < 1:
@@ -93,7 +90,7 @@ def validate(attention, seq_len: int, window: int | None) -> None:
 
 
 def settings(attention, window: int | None) -> dict:
-    return {"method": "sinks", "sinks": attention.params.get("sinks", 4), "window": attention.params["window"]}
+    return {"method": "sinks", "sinks": attention.params.get("sinks", DEFAULT_SINKS), "window": attention.params["window"]}
 
 
 def register(saved: dict) -> str:
