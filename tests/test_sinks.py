@@ -130,3 +130,21 @@ def test_bad_sink_settings_fail_naming_the_value(params, match):
 
     with pytest.raises(RecipeError, match=match):
         load_recipe("tiny-yarn-4x", {"attention": {"method": "sinks", "params": params}})
+
+
+@pytest.mark.parametrize("band", [None, 5])
+def test_fused_sink_attention_equals_the_written_out_scores(monkeypatch, band):
+    """The fused path (sinks as zero keys scored through the additive mask, one SDPA call a chunk)
+    gives the weights of the written-out scores that soft-capped layers take, in chunks that cut
+    the band and with a layer's own narrower window."""
+    from longft.attention.rope_angles import layer_rotary
+    from longft.methods.sinks import attention
+
+    monkeypatch.setattr(attention, "QUERY_CHUNK", 7)
+    config = tiny_llama(window=64).config
+    g = torch.Generator().manual_seed(6)
+    q, k, v = (torch.randn(2, 4, 40, 16, generator=g) for _ in range(3))
+    args = (3, 9, layer_rotary(config, 0, q.device), 0.25)
+    fused = attention.sink_attention_one_sequence(q, k, v, *args, band=band)
+    written = attention._sink_attention_explicit(q, k, v, *args, None, band)
+    assert torch.allclose(fused, written, atol=1e-5)

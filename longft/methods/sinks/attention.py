@@ -26,33 +26,74 @@ QUERY_CHUNK = 1024  # queries scored at once: bounds the score matrix at chunk x
 DEFAULT_SINKS = 4  # StreamingLLM's: 4 sink tokens
 
 
+def _chunk_layout(n_q: int, n_k: int, sinks: int, window: int, band: int | None, device):
+    """Per chunk of queries: (start, query tokens t, sink count, first and end band key)."""
+    offset, band = n_k - n_q, min(band or window, window)
+    for a in range(0, n_q, QUERY_CHUNK):
+        t = torch.arange(offset + a, offset + min(a + QUERY_CHUNK, n_q), device=device)
+        first, last = int(t[0]), int(t[-1])
+        lo, hi = max(sinks, first - band + 1), last + 1
+        yield a, t, min(sinks, last + 1), min(lo, hi), hi, band
+
+
+def _sink_scores(qc, k_sinks, t, sinks: int, window: int, rotary, scale: float, softcap):
+    """The chunk's scores against the sink keys, the query moved to its cache slot; fp32."""
+    q_sink = rotate_back(qc, (t - (sinks + window - 1)).clamp(min=0).float(), rotary)
+    scores = soft_capped((q_sink @ k_sinks.transpose(-1, -2)).float() * scale, softcap)
+    allowed = torch.arange(k_sinks.shape[2], device=qc.device)[None, :] <= t[:, None]
+    return scores.masked_fill(~allowed, float("-inf"))
+
+
+def _band_allowed(t, lo: int, hi: int, band: int):
+    """(queries, keys lo..hi-1) bool: a key at or before its query and fewer than `band` back."""
+    shift = int(t[0]) - lo  # query i is token lo + shift + i
+    ones = torch.ones(t.numel(), hi - lo, dtype=torch.bool, device=t.device)
+    return ones.tril(shift) & ~ones.tril(shift - band)
+
+
 def sink_attention_one_sequence(q, k, v, sinks: int, window: int, rotary, scale: float, softcap=None,
                                 band: int | None = None) -> torch.Tensor:
     """q (B, H, Nq, D) the last Nq of the Nk keys k, v (B, H, Nk, D), one document a row (heads
     repeated already). `band` narrows the recent keys (a layer's own sliding window) without moving
-    the sinks' slots. Returns (B, H, Nq, D)."""
-    n_q, n_k = q.shape[2], k.shape[2]
-    offset, band = n_k - n_q, min(band or window, window)
-    capacity = sinks + window
+    the sinks' slots. Returns (B, H, Nq, D).
+
+    Each chunk is one fused SDPA call: the sinks enter as keys of zeros whose scores come in through
+    the additive mask (their re-positioned scores, computed apart), the band as ordinary keys, so
+    one softmax covers both without the score matrix being built here. A soft cap, which SDPA
+    cannot apply, takes the written-out path."""
+    if softcap is not None:
+        return _sink_attention_explicit(q, k, v, sinks, window, rotary, scale, softcap, band)
     out = torch.empty_like(q)
-    for a in range(0, n_q, QUERY_CHUNK):
-        qc = q[:, :, a : a + QUERY_CHUNK]
-        t = torch.arange(offset + a, offset + a + qc.shape[2], device=q.device)  # the queries' tokens
-        first, last = int(t[0]), int(t[-1])
-        n_sink = min(sinks, last + 1)
-        lo, hi = max(sinks, first - band + 1), last + 1
-        lo = min(lo, hi)
-        s_idx = torch.arange(lo, hi, device=q.device)
-        q_sink = rotate_back(qc, (t - (capacity - 1)).clamp(min=0).float(), rotary)  # query moved to its slot
-        s_scores = soft_capped((q_sink @ k[:, :, :n_sink].transpose(-1, -2)).float() * scale, softcap)
+    B, H, _, D = q.shape
+    mask, layout = None, None
+    for a, t, n_sink, lo, hi, width in _chunk_layout(q.shape[2], k.shape[2], sinks, window, band, q.device):
+        qc = q[:, :, a : a + t.numel()]
+        # fp32 bias beside bf16 queries: the sink scores keep fp32 precision (the CPU kernel takes it)
+        if layout != (t.numel(), int(t[0]) - lo, hi - lo, n_sink):  # the band's pattern repeats chunk to chunk
+            layout = (t.numel(), int(t[0]) - lo, hi - lo, n_sink)
+            mask = torch.empty(B, H, t.numel(), n_sink + hi - lo, device=q.device)
+            mask[..., n_sink:] = torch.zeros(t.numel(), hi - lo, device=q.device).masked_fill_(
+                ~_band_allowed(t, lo, hi, width), float("-inf"))
+        mask[..., :n_sink] = _sink_scores(qc, k[:, :, :n_sink], t, sinks, window, rotary, scale, None)
+        keys = torch.cat([k.new_zeros(B, H, n_sink, D), k[:, :, lo:hi]], dim=2)
+        values = torch.cat([v[:, :, :n_sink], v[:, :, lo:hi]], dim=2)
+        out[:, :, a : a + t.numel()] = torch.nn.functional.scaled_dot_product_attention(
+            qc, keys, values, attn_mask=mask if q.device.type == "cpu" else mask.to(q.dtype), scale=scale)
+    return out
+
+
+def _sink_attention_explicit(q, k, v, sinks: int, window: int, rotary, scale: float, softcap,
+                             band: int | None) -> torch.Tensor:
+    """The same weights with the scores written out (and soft-capped) per chunk."""
+    out = torch.empty_like(q)
+    for a, t, n_sink, lo, hi, width in _chunk_layout(q.shape[2], k.shape[2], sinks, window, band, q.device):
+        qc = q[:, :, a : a + t.numel()]
+        s_scores = _sink_scores(qc, k[:, :, :n_sink], t, sinks, window, rotary, scale, softcap)
         b_scores = soft_capped((qc @ k[:, :, lo:hi].transpose(-1, -2)).float() * scale, softcap)
-        s_allowed = torch.arange(n_sink, device=q.device)[None, :] <= t[:, None]
-        b_allowed = (s_idx[None, :] <= t[:, None]) & (t[:, None] - s_idx[None, :] < band)
-        scores = torch.cat([s_scores.masked_fill(~s_allowed, float("-inf")),
-                            b_scores.masked_fill(~b_allowed, float("-inf"))], dim=-1)
+        scores = torch.cat([s_scores, b_scores.masked_fill(~_band_allowed(t, lo, hi, width), float("-inf"))], dim=-1)
         weights = torch.softmax(scores, dim=-1).to(v.dtype)
-        out[:, :, a : a + QUERY_CHUNK] = (weights[..., :n_sink] @ v[:, :, :n_sink]
-                                          + weights[..., n_sink:] @ v[:, :, lo:hi])
+        out[:, :, a : a + t.numel()] = (weights[..., :n_sink] @ v[:, :, :n_sink]
+                                        + weights[..., n_sink:] @ v[:, :, lo:hi])
     return out
 
 
