@@ -125,3 +125,29 @@ def test_edge_share_is_a_source_setting():
     for bad in (0.7, -0.1, True, "0.2"):
         with pytest.raises(RecipeError, match=r"data.sources\[0\].edge_share = .*from 0 to 0.5"):
             validate_source({"type": "retrieval_drills", "documents": 5, "edge_share": bad}, "data.sources[0]")
+
+
+def test_passkey_share_puts_that_share_of_drills_in_the_passkey_form():
+    """`passkey_share` drills are the code passkey's own prompt: its needle line at some depth, then
+    its question with the answer; the key at the end is the one in the needle. Share 0 leaves the
+    drills exactly as they were; a share outside 0 ... 1 is refused."""
+    import re
+
+    from longft.eval.passkey import CODE_NEEDLE, CODE_QUESTION
+
+    def docs(**setting) -> list[str]:
+        return list(load_source({"type": "retrieval_drills", "documents": 200, "seed": 4, **setting})["text"])
+
+    tail = re.compile(re.escape(CODE_QUESTION[0] + CODE_QUESTION[1]) + r" (\d{5})\n$")
+    every = docs(passkey_share=1.0, min_chars=200)
+    for doc in every:
+        key = tail.search(doc).group(1)
+        needle = CODE_NEEDLE.format(key=key)
+        assert doc.count(needle) == 1 and doc.index(needle) < len(doc) - len(CODE_QUESTION[0]) - 20
+        assert 200 <= len(doc) <= 440 + len(needle) + 60  # the haystack's bounds, plus the needle and question
+    half = sum(bool(tail.search(d)) for d in docs(passkey_share=0.5))
+    assert 70 < half < 130, half
+    assert docs(passkey_share=0) == docs() and not any(tail.search(d) for d in docs())
+    for bad in (1.5, -0.1, True, "half"):
+        with pytest.raises(RecipeError, match=r"data.sources\[0\].passkey_share = .*from 0 to 1"):
+            validate_source({"type": "retrieval_drills", "documents": 5, "passkey_share": bad}, "data.sources[0]")

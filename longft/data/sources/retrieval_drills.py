@@ -6,7 +6,9 @@ evaluation reads stays free of drills. `min_chars` / `max_chars` bound each dril
 default 40 / 440 characters, inside a 256-token window); longer drills put lookups several windows
 after their assignments, which is what FoT's memory layers must learn to bridge. `edge_share` is the
 share of drills whose first assignment opens the document, and again of those where it closes the
-code (by default 0.35; the rest are placed uniformly).
+code (by default 0.35; the rest are placed uniformly). `passkey_share` (by default 0) is the share of
+drills in the code passkey's own form (`passkey = N  # the pass key` ... `# recall the pass key`): a
+recipe that trains on them makes passkey evaluation measure a trained form, and says so.
 """
 from __future__ import annotations
 
@@ -19,9 +21,9 @@ from ...synthetic.drills import EDGE_SHARE, MAX_CHARS, MIN_CHARS, drill_document
 from ...testbed.corpus import corpus_files, corpus_fingerprint, read_text
 from ._common import require_whole_number
 
-FIELDS = {"type", "documents", "seed", "min_chars", "max_chars", "edge_share"}
+FIELDS = {"type", "documents", "seed", "min_chars", "max_chars", "edge_share", "passkey_share"}
 VERSION = 4  # bump when the drills' form changes: the packed-data cache is keyed by it
-DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS, "edge_share": EDGE_SHARE}
+DEFAULTS = {"seed": 0, "min_chars": MIN_CHARS, "max_chars": MAX_CHARS, "edge_share": EDGE_SHARE, "passkey_share": 0.0}
 
 
 def settings(source: dict) -> dict:
@@ -38,6 +40,9 @@ def validate(source: dict, where: str) -> None:
     share = s["edge_share"]
     if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 0.5:
         raise RecipeError(f"{where}.edge_share = {share!r}: must be a number from 0 to 0.5 (a share at each end)")
+    share = s["passkey_share"]
+    if not isinstance(share, (int, float)) or isinstance(share, bool) or not 0 <= share <= 1:
+        raise RecipeError(f"{where}.passkey_share = {share!r}: must be a number from 0 to 1 (the share of drills in the passkey's form)")
 
 
 def files(source: dict):
@@ -55,5 +60,6 @@ def check(source: dict, check, max_undecodable_fraction: float) -> bool:
 def load(source: dict) -> datasets.Dataset:
     texts = [read_text(p) for p in files(source)]
     s = settings(source)
-    docs = drill_documents(texts, source["documents"], s["seed"], s["min_chars"], s["max_chars"], s["edge_share"])
+    docs = drill_documents(texts, source["documents"], s["seed"], s["min_chars"], s["max_chars"], s["edge_share"],
+                           s["passkey_share"])
     return datasets.Dataset.from_dict({"text": docs})
