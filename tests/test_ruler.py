@@ -246,6 +246,10 @@ def test_run_ruler_end_to_end_on_a_tiny_model(make_model, tokenizer, haystack):
     assert out["tasks"]["niah_single_1"]["depths"] == [0.0, 1.0]
     assert out["tasks"]["cwe"]["depths"] == [None]
     assert all(0.0 <= v <= 1.0 for v in out["average"].values())
+    # each sample's output is kept beside its answers: ranks in loglik mode, one per answer
+    cells = out["tasks"]["niah_single_1"]["outputs"]["512"]
+    assert [c["depth"] for c in cells] == [0.0, 1.0]
+    assert all(len(c["output"]) == len(c["answers"]) and c["score"] == float(c["output"] == [0]) for c in cells)
 
 
 @pytest.mark.parametrize("mode", [["--eval.ruler_scoring", "loglik"],
@@ -266,6 +270,8 @@ def test_longft_eval_suite_ruler_writes_tables_heatmaps_and_effective_length(mod
     assert set(ruler["tasks"]) == {"niah_single_1", "vt", "cwe"}
     assert "effective_length" in ruler and "threshold_rule" in ruler
     assert "fixed_target_ppl" not in report["models"][-1]  # only the suite that was asked for ran
+    if mode[1] == "generation":  # the generated text of every sample is in the report
+        assert all(isinstance(c["output"], str) for c in ruler["tasks"]["vt"]["outputs"]["256"])
     for task in ("niah_single_1", "vt", "cwe"):
         assert (out / f"ruler_{task}.png").stat().st_size > 0
     printed = capsys.readouterr().out

@@ -85,10 +85,15 @@ def run_ruler(model, tokenizer, haystack, ev, lengths: list[int], progress, fram
         progress(f"RULER at {length} tokens: {len(tasks)} tasks, {ev.ruler_scoring} scoring")
         for k, name in enumerate(tasks, 1):
             cells: dict = {}
+            outputs = []
             for depth, sample in generate_samples(tokenizer, haystack, ev, name, length, frame):
-                score, _ = scorer(model, tokenizer, sample)
+                score, output = scorer(model, tokenizer, sample)
                 cells.setdefault(depth, []).append(score)
-            entry = per_task.setdefault(name, {"depths": list(cells), "scores": {}, "average": {}})
+                # what the model gave (its text, or each answer's rank among the distractors): a 0
+                # can then be read as a wrong answer, a right one in another form, or no answer
+                outputs.append({"depth": depth, "answers": sample.answers, "output": output, "score": score})
+            entry = per_task.setdefault(name, {"depths": list(cells), "scores": {}, "average": {}, "outputs": {}})
+            entry["outputs"][str(length)] = outputs
             entry["scores"][str(length)] = [sum(v) / len(v) for v in cells.values()]
             entry["average"][str(length)] = sum(sum(v) for v in cells.values()) / sum(len(v) for v in cells.values())
             row.append(entry["average"][str(length)])
