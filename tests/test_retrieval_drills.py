@@ -133,7 +133,7 @@ def test_passkey_share_puts_that_share_of_drills_in_the_passkey_form():
     drills exactly as they were; a share outside 0 ... 1 is refused."""
     import re
 
-    from longft.eval.passkey import CODE_NEEDLE, CODE_QUESTION
+    from longft.synthetic.passkey_text import CODE_NEEDLE, CODE_QUESTION
 
     def docs(**setting) -> list[str]:
         return list(load_source({"type": "retrieval_drills", "documents": 200, "seed": 4, **setting})["text"])

@@ -12,16 +12,8 @@ import re
 
 import torch
 
+from ..synthetic.passkey_text import CODE_NEEDLE, CODE_QUESTION, GARBAGE, LANDMARK_QUESTION, TASK
 from .chat import ChatFrame, frame_prompt, tail_ids
-
-TASK = (
-    "There is an important info hidden inside a lot of irrelevant text. Find it and memorize them. "
-    "I will quiz you about the important information there."
-)
-GARBAGE = " The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again."
-CODE_NEEDLE = "passkey = {key}  # the pass key\n"
-CODE_QUESTION = ("\n# recall the pass key\n", "passkey =")  # (question, answer prefix)
-LANDMARK_QUESTION = (" What is the pass key?", " The pass key is")
 
 
 def _ids(tokenizer, text: str) -> list[int]:

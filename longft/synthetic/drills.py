@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import random
 
-from ..eval.passkey import CODE_NEEDLE, CODE_QUESTION
+from .passkey_text import CODE_NEEDLE, CODE_QUESTION
 from .values import ADJECTIVES, KINDS, NOUNS, distinct, distinct_values, literal
 
 TABLES = ("settings", "registry", "config", "lookup", "{noun}_values", "{noun}_table", "{adj}_{noun}s")
