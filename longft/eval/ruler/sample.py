@@ -1,6 +1,7 @@
 """One task instance: a prompt of an exact token length with needles at exact token positions."""
 from __future__ import annotations
 
+from bisect import bisect_left
 from dataclasses import dataclass, field, replace
 
 from ..chat import ChatFrame, frame_prompt, tail_ids  # noqa: F401 (the tasks' import)
@@ -31,6 +32,32 @@ def bos(tokenizer) -> list[int]:
     return [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
 
 
+SENTENCE_ENDS = (".", "!", "?")
+SNAP_REACH = 64  # tokens a needle may move to reach a line or sentence end; past it, it stays put
+
+
+def boundaries(tokenizer, filler: list[int]) -> list[int]:
+    """Indices in `filler` where a line or a sentence ends: after a newline, or after . ! ? that the
+    next token's whitespace follows (so `torch.no_grad` is not cut)."""
+    text = {t: tokenizer.decode([t]) for t in set(filler)}
+    ends = [0]
+    for i in range(1, len(filler) + 1):
+        before = text[filler[i - 1]].rstrip(" ")
+        after = text[filler[i]] if i < len(filler) else " "
+        if before.endswith("\n") or (before.endswith(SENTENCE_ENDS) and after[:1].isspace()):
+            ends.append(i)
+    if ends[-1] != len(filler):
+        ends.append(len(filler))
+    return ends
+
+
+def snap(position: int, ends: list[int]) -> int:
+    """The boundary nearest `position`, if one is within SNAP_REACH tokens."""
+    i = bisect_left(ends, position)
+    nearest = min(ends[max(i - 1, 0) : i + 1], key=lambda e: (abs(e - position), e))
+    return nearest if abs(nearest - position) <= SNAP_REACH else position
+
+
 def insert_at(filler: list[int], needles: list[tuple[int, list[int]]]) -> tuple[list[int], list[int]]:
     """Insert each (position in filler, needle ids); returns the context and where each needle
     starts in it, in the order the needles were given."""
@@ -49,9 +76,12 @@ def insert_at(filler: list[int], needles: list[tuple[int, list[int]]]) -> tuple[
 
 
 def assemble(tokenizer, head: str, filler: list[int], needles: list[tuple[int, list[int]]], tail: list[int]):
-    """BOS + head + context + tail ids: returns (ids, needle starts in ids, context span)."""
+    """BOS + head + context + tail ids: returns (ids, needle starts in ids, context span). Each
+    needle goes at the line or sentence end nearest its position, as RULER puts needles between
+    sentences: a needle never splits a word of the haystack."""
     prefix = bos(tokenizer) + encode(tokenizer, head)
-    context, starts = insert_at(filler, needles)
+    ends = boundaries(tokenizer, filler)
+    context, starts = insert_at(filler, [(snap(pos, ends), ids) for pos, ids in needles])
     ids = prefix + context + tail
     return ids, [len(prefix) + s for s in starts], (len(prefix), len(prefix) + len(context))
 
