@@ -1,4 +1,5 @@
-"""One task instance: a prompt of an exact token length with needles at exact token positions."""
+"""One task instance: a prompt of an exact token length, its needles at the line or sentence ends
+nearest their drawn token positions."""
 from __future__ import annotations
 
 from bisect import bisect_left
@@ -78,7 +79,7 @@ def insert_at(filler: list[int], needles: list[tuple[int, list[int]]]) -> tuple[
 def assemble(tokenizer, head: str, filler: list[int], needles: list[tuple[int, list[int]]], tail: list[int]):
     """BOS + head + context + tail ids: returns (ids, needle starts in ids, context span). Each
     needle goes at the line or sentence end nearest its position, as RULER puts needles between
-    sentences: a needle never splits a word of the haystack."""
+    sentences: a needle splits no word of the haystack unless no end lies within SNAP_REACH tokens."""
     prefix = bos(tokenizer) + encode(tokenizer, head)
     ends = boundaries(tokenizer, filler)
     context, starts = insert_at(filler, [(snap(pos, ends), ids) for pos, ids in needles])
