@@ -8,33 +8,21 @@ Prints each key with both answers, how many answers are the same, and how many f
 """
 from __future__ import annotations
 
-import argparse
 import random
 import re
 
 import torch
 
+from landmark_probe_inputs import probe_inputs  # benchmarks/ is the script's folder
+
 
 def main() -> None:
-    from transformers import AutoTokenizer
-
-    from longft.data.sources import load_documents
-    from longft.eval.passkey import _ids, code_prompt, filler_lines_from
-    from longft.eval.run import load_for_eval
+    from longft.eval.passkey import _ids, code_prompt
     from longft.methods.landmark.layout import text_logits
     from longft.methods.landmark.tokens import insert_landmarks
-    from longft.validation import load_recipe
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("checkpoint")
-    parser.add_argument("--length", type=int, default=256)
-    parser.add_argument("--prompts", type=int, default=10)
-    args = parser.parse_args()
-    tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
-    cached = load_for_eval(args.checkpoint)
+    args, tokenizer, cached, filler = probe_inputs(__doc__, default_prompts=10)
     model, landmark, mem_freq = cached.model, cached.landmark, cached.mem_freq
-    texts = [d["text"] for d in load_documents(load_recipe("tiny-fot").eval.sources)][:16]  # FoT's grid
-    filler = filler_lines_from(texts, tokenizer)
 
     @torch.no_grad()
     def whole_forward(prompt: list[int], n: int) -> list[int]:

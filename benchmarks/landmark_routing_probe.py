@@ -12,10 +12,11 @@ needs that weight to be high in some head: the landmark scores pick the blocks.
 """
 from __future__ import annotations
 
-import argparse
 import random
 
 import torch
+
+from landmark_probe_inputs import probe_inputs  # benchmarks/ is the script's folder
 
 
 def needle_text_index(prompt: list[int], needle: list[int]) -> int:
@@ -27,29 +28,18 @@ def needle_text_index(prompt: list[int], needle: list[int]) -> int:
 
 
 def main() -> None:
-    from transformers import AttentionInterface, AutoTokenizer
+    from transformers import AttentionInterface
 
     from longft.attention.boundaries import cu_seq_lens, row_starts
     from longft.attention.segments import repeat_kv
-    from longft.data.sources import load_documents
-    from longft.eval.passkey import _ids, code_prompt, filler_lines_from
-    from longft.synthetic.passkey_text import CODE_NEEDLE
-    from longft.eval.run import load_for_eval
+    from longft.eval.passkey import _ids, code_prompt
     from longft.methods.landmark.attention import NAME, landmark_places
     from longft.methods.landmark.grouped_softmax import grouped_softmax_weights
     from longft.methods.landmark.tokens import insert_landmarks
-    from longft.validation import load_recipe
+    from longft.synthetic.passkey_text import CODE_NEEDLE
 
-    parser = argparse.ArgumentParser()
-    parser.add_argument("checkpoint")
-    parser.add_argument("--length", type=int, default=256)
-    parser.add_argument("--prompts", type=int, default=12)
-    args = parser.parse_args()
-    tokenizer = AutoTokenizer.from_pretrained(args.checkpoint)
-    cached = load_for_eval(args.checkpoint)
+    args, tokenizer, cached, filler = probe_inputs(__doc__, default_prompts=12)
     model, landmark, mem_freq = cached.model, cached.landmark, cached.mem_freq
-    texts = [d["text"] for d in load_documents(load_recipe("tiny-fot").eval.sources)][:16]  # FoT's grid
-    filler = filler_lines_from(texts, tokenizer)
 
     probe: dict = {}
 
