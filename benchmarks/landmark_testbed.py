@@ -1,8 +1,11 @@
 """Landmark attention on the testbed, on FoT's grid, out to 32x the window, from one measured run.
 
-    python benchmarks/landmark_testbed.py [--out runs/landmark] [--with-fot] [--passkey-trials 8]
+    python benchmarks/landmark_testbed.py [--out runs/landmark] [--with-fot [--fot-mix testbed-fot-passkey]]
+                                          [--passkey-trials 8]
 
-Trains `tiny-landmark` (and with --with-fot `tiny-fot` too; resumable: finished stages skip), then
+Trains `tiny-landmark` (and with --with-fot `tiny-fot` too, on its own data or with --fot-mix on
+another mix, e.g. the one with passkey-form drills as tiny-landmark has; resumable: finished stages
+skip), then
 scores the base and the trained models by longft's one evaluation path on the grid of
 benchmarks/fot_testbed.py: the same held-out documents, fixed-target perplexity with growing
 context (the landmark model read through its block cache, FoT through its memory cache) and
@@ -24,13 +27,17 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", default="runs/landmark")
     parser.add_argument("--with-fot", action="store_true", help="train and score tiny-fot in the same run")
+    parser.add_argument("--fot-mix", help="train tiny-fot on this data mix (data/<name>.yaml) instead of its own")
     parser.add_argument("--passkey-lengths", type=int, nargs="+", default=[256, 2048, 8192])
     parser.add_argument("--passkey-trials", type=int, default=8, help="keys per length and depth")
     args = parser.parse_args()
     out = Path(args.out)
     started = time.time()
     trained = [("landmark (tiny-landmark)", "tiny-landmark")]
-    if args.with_fot:
+    if args.with_fot and args.fot_mix:
+        trained.append((f"FoT (tiny-fot, data {args.fot_mix})", "tiny-fot", {"data": {"mix": args.fot_mix}},
+                        f"tiny-fot-{args.fot_mix}"))
+    elif args.with_fot:
         trained.append(("FoT (tiny-fot)", "tiny-fot"))
     finals = train_recipes(trained, out, "landmark")
 
@@ -40,7 +47,8 @@ def main() -> None:
     window = reference.position.original_max_position_embeddings
     target = max(ev.context_lengths)
     results = score_models(finals, [], ev, window, target)
-    table = write_report(results, window, target, out / "report", extra={"trained": dict(trained)})
+    table = write_report(results, window, target, out / "report",
+                         extra={"trained": {row: [name, *changed] for row, name, *changed in trained}})
     print(f"\n[landmark] held-out perplexity and passkey by context length (window {window}); "
           f"{time.time() - started:.0f}s\n{table}")
     print("\ntraining wall-clock (s): " + ", ".join(f"{label}: {s:.0f}" for label, (_, s) in finals.items()))

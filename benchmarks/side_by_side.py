@@ -8,16 +8,18 @@ import time
 from pathlib import Path
 
 
-def train_recipes(named: list[tuple[str, str]], out: Path, label: str) -> dict[str, tuple[str, float]]:
-    """{row label: (final checkpoint, training wall-clock seconds)} for (row label, recipe) pairs."""
+def train_recipes(named: list[tuple], out: Path, label: str) -> dict[str, tuple[str, float]]:
+    """{row label: (final checkpoint, training wall-clock seconds)} for (row label, recipe) pairs, or
+    (row label, recipe, overrides, output folder name) where the recipe is run with changes."""
     from longft.pipeline import run_recipe
     from longft.validation import load_recipe
 
     finals = {}
-    for i, (row, name) in enumerate(named, 1):
-        print(f"[{label}] training {i}/{len(named)}: {name}", flush=True)
+    for i, (row, name, *changed) in enumerate(named, 1):
+        overrides, folder = changed if changed else ({}, name)
+        print(f"[{label}] training {i}/{len(named)}: {name} {overrides or ''}", flush=True)
         t0 = time.time()
-        result = run_recipe(load_recipe(name, {"eval": {"enabled": False}, "output_dir": str(out / name)}))
+        result = run_recipe(load_recipe(name, {**overrides, "eval": {"enabled": False}, "output_dir": str(out / folder)}))
         finals[row] = (result["output"], time.time() - t0)
     return finals
 

@@ -5,6 +5,8 @@ import math
 import pytest
 import torch
 
+from longft.methods.landmark import block_bias
+from longft.methods.landmark.block_bias import RowBlocks, chunked_attention, flex_attention_grouped
 from longft.methods.landmark.grouped_softmax import block_layout, closing_landmark, grouped_softmax_weights, landmark_attention
 
 
@@ -97,6 +99,40 @@ def test_the_gradient_is_exact():
     assert torch.autograd.gradcheck(fn, (q, k, v))
 
 
+def test_blocks_are_numbered_along_the_row_each_closed_by_its_landmark():
+    is_lm, start, _ = layout([9, 6], mem_freq=3)
+    rows = RowBlocks(start, mem_freq=3)
+    assert rows.block[0].tolist() == [0, 0, 0, 0, 1, 1, 1, 1, 2, 3, 3, 3, 3, 4, 4]
+    assert (rows.is_landmark == is_lm).all()
+    assert rows.landmark_at[0, :2].tolist() == [3, 7] and rows.landmark_at[0, 3] == 12
+
+
+@pytest.mark.parametrize("docs", [[14], [9, 7], [4, 11, 5], [8, 8, 3]], ids=["one", "two", "three", "closed-ends"])
+def test_the_chunked_and_flex_paths_give_the_grouped_softmax(docs, monkeypatch):
+    """One softmax with a bias per query and earlier block (block_bias.py) is the grouped softmax;
+    chunks of one block of queries make every chunk boundary fall inside some document."""
+    monkeypatch.setattr(block_bias, "CHUNK_SCORES", 1)
+    torch.manual_seed(4)
+    is_lm, start, doc = layout(docs, mem_freq=3)
+    n = is_lm.shape[-1]
+    q, k, v = (torch.randn(1, 2, n, 8, dtype=torch.float64) for _ in range(3))
+    want = landmark_attention(q, k, v, allowed_mask(doc), block_layout(is_lm, start), is_lm, 1 / math.sqrt(8))
+    rows = RowBlocks(start, mem_freq=3)
+    torch.testing.assert_close(chunked_attention(q, k, v, rows, 1 / math.sqrt(8)), want)
+    flex = flex_attention_grouped(q.float(), k.float(), v.float(), rows, 1 / math.sqrt(8))  # forward: all the CPU has
+    torch.testing.assert_close(flex.double(), want, atol=1e-5, rtol=1e-5)
+
+
+def test_the_chunked_path_gradient_is_exact(monkeypatch):
+    monkeypatch.setattr(block_bias, "CHUNK_SCORES", 1)  # several chunks, each recomputed in the backward
+    torch.manual_seed(5)
+    is_lm, start, doc = layout([7, 5], mem_freq=2)
+    n = is_lm.shape[-1]
+    q, k, v = (torch.randn(1, 1, n, 4, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    rows = RowBlocks(start, mem_freq=2)
+    assert torch.autograd.gradcheck(lambda q, k, v: chunked_attention(q, k, v, rows, 0.5), (q, k, v))
+
+
 def test_through_a_model_without_landmarks_in_reach_it_is_causal_attention(make_model):
     from longft.methods.landmark.attention import register
 
@@ -106,13 +142,19 @@ def test_through_a_model_without_landmarks_in_reach_it_is_causal_attention(make_
         torch.testing.assert_close(ours(input_ids=ids).logits, plain(input_ids=ids).logits, atol=1e-5, rtol=1e-5)
 
 
-@pytest.mark.parametrize("path", ["dense", "segments"])
-def test_through_a_model_packed_documents_give_what_they_give_alone(make_model, path):
+@pytest.mark.parametrize("path", ["dense", "segments", "chunked", "auto-chunked"])
+def test_through_a_model_packed_documents_give_what_they_give_alone(make_model, path, monkeypatch):
     """The boundaries the collator sends place each document's landmarks and blocks: a packed batch
     scores as its documents one by one, and no token sees another document or a later token."""
     from longft.methods.landmark.attention import register
     from test_packing_isolation import DOCS, packed_batch
 
+    from longft.methods.landmark import attention
+
+    if path == "auto-chunked":  # auto takes chunked past SEGMENTS_MAX_TOKENS
+        monkeypatch.setattr(attention, "SEGMENTS_MAX_TOKENS", 3)
+        path = "auto"
+    monkeypatch.setattr(block_bias, "CHUNK_SCORES", 1)
     model = make_model(attn=register({"mem_freq": 2}, path))
     batch = packed_batch()
     with torch.no_grad():

@@ -205,6 +205,8 @@ def test_bad_settings_fail_at_load(overrides, message):
     [
         ({"position": {"scheme": "randomized"}}, "position.scheme = 'randomized'"),
         ({"adapter": {"method": "lora"}}, "adapter.method = 'lora' with landmark"),
+        pytest.param({"attention": {"path": "flex"}}, "flex attention has no backward pass",
+                     marks=pytest.mark.skipif(torch.cuda.is_available(), reason="flex trains on a GPU")),
     ],
 )
 def test_what_landmark_cannot_take_fails_before_any_work(tmp_path, overrides, message):

@@ -3,6 +3,7 @@
 tokens.py           the landmark token: added once (embedding rows at the mean), put into documents
 layout.py           the collator's side: landmarks after every mem_freq tokens, no loss at them
 grouped_softmax.py  the training-time attention: earlier blocks weighted through their landmarks
+block_bias.py       the same weights as one softmax with a bias per query and block (chunked, flex)
 attention.py        the attention function (training paths, and inference through the block cache)
 retrieval.py        inference: top-k blocks by landmark score, re-placed at compacted positions
 memory.py           the block cache and a model read through it as a stream

@@ -5,9 +5,15 @@ Training: landmarks sit at fixed places, since the collator (layout.py) puts one
 `mem_freq` tokens of each document, so position k of a document (counted from 0) is a landmark
 when (k + 1) is a multiple of mem_freq + 1. Which tokens are landmarks and which block each token
 is in therefore follow from the document boundaries the batch already carries (one document a row
-without them); nothing else travels with the batch. Two paths: `dense` takes the grouped softmax
-over the whole row (memory N² a row), `segments` one document at a time (the sum of their squares);
-`auto` is segments.
+without them); nothing else travels with the batch. Paths, one meaning (block_bias.py says why the
+last two are the same weights):
+- `dense`: the grouped softmax over the whole row, memory N² a row;
+- `segments`: one document at a time, memory the sum of their squares;
+- `chunked`: a chunk of queries at a time against the whole row, each chunk recomputed in the
+  backward pass: memory chunk x N, plus a bias per query and block;
+- `flex`: flex attention with a block mask and that bias as its score_mod (no backward on the CPU,
+  where flex attention has none: its CPU twin is `chunked`).
+`auto` is segments while the longest document's scores stay under SEGMENTS_MAX_TOKENS, else chunked.
 
 Inference: with `landmark_memory` (memory.py's BlockMemory) in the forward's kwargs, the chunk of
 the current block attends through the block cache (retrieval.py).
@@ -19,6 +25,7 @@ import torch
 from ...attention.boundaries import cu_seq_lens, index_in_document, row_starts
 from ...attention.masked import allowed_pairs, no_mask
 from ...attention.segments import repeat_kv
+from .block_bias import RowBlocks, chunked_attention, flex_attention_grouped
 from .grouped_softmax import landmark_attention
 from .memory import placed_from, turned_to_start
 from .retrieval import retrieval_attention
@@ -57,8 +64,30 @@ def segments_path(query, key, value, starts, mem_freq: int, scale: float, kwargs
     return out
 
 
-PATHS = {"dense": dense_path, "segments": segments_path}
+def chunked_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
+    return chunked_attention(query, key, value, RowBlocks(starts, mem_freq), scale)
+
+
+def flex_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
+    return flex_attention_grouped(query, key, value, RowBlocks(starts, mem_freq), scale)
+
+
+PATHS = {"dense": dense_path, "segments": segments_path, "chunked": chunked_path, "flex": flex_path}
 PATH_CHOICES = ("auto", *PATHS)
+SEGMENTS_MAX_TOKENS = 2048  # longer documents take `chunked`, faster and lighter there (benchmarks/landmark_paths.py)
+
+
+def longest_document(starts: torch.Tensor) -> int:
+    edges = torch.nonzero(torch.cat([starts, torch.ones_like(starts[:, :1])], dim=1).flatten()).flatten()
+    return int((edges[1:] - edges[:-1]).max())
+
+
+def auto_choice(starts: torch.Tensor) -> str:
+    return "segments" if longest_document(starts) <= SEGMENTS_MAX_TOKENS else "chunked"
+
+
+def auto_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:
+    return PATHS[auto_choice(starts)](query, key, value, starts, mem_freq, scale, kwargs)
 
 
 def cached_attention(module, query, key, value, memory, scale: float) -> torch.Tensor:
@@ -75,7 +104,7 @@ def cached_attention(module, query, key, value, memory, scale: float) -> torch.T
 
 
 def make_landmark_attention(mem_freq: int, path: str = "auto"):
-    run = PATHS["segments" if path == "auto" else path]
+    run = auto_path if path == "auto" else PATHS[path]
 
     def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         B, H, n, d = query.shape

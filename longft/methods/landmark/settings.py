@@ -65,6 +65,12 @@ def validate(attention, seq_len: int, window: int | None) -> None:
         )
 
 
+def _has_gpu() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 def check_stage(attention, stage, config) -> None:
     """Against the model and the batch, before any work starts."""
     if stage.position.scheme != "document":
@@ -74,6 +80,9 @@ def check_stage(attention, stage, config) -> None:
     if stage.train.sequence_parallel > 1:
         raise RecipeError(f"train.sequence_parallel = {stage.train.sequence_parallel} with landmark: the grouped softmax "
                           "needs a query's whole document on one rank; use train.sequence_parallel: 1")
+    if attention.path == "flex" and not _has_gpu():
+        raise RecipeError("attention.path = 'flex' with landmark on the CPU: flex attention has no backward pass "
+                          "there; use attention.path: chunked (the same weights, memory chunk x N) or auto")
     if stage.adapter.method != "none":
         raise RecipeError(f"adapter.method = {stage.adapter.method!r} with landmark: the new landmark token's embedding "
                           "row must train, which an adapter leaves frozen; use adapter.method: none")
