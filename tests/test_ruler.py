@@ -69,6 +69,17 @@ def test_needles_go_between_lines_or_sentences_never_inside_a_word(task, templat
                 (seed, before[-40:])
 
 
+def test_the_haystack_ends_at_a_line_or_sentence_end_so_no_cut_word_meets_the_question(tokenizer, haystack):
+    rng = random.Random(0)
+    for n in (97, 300, 511, 1000):
+        for _ in range(3):
+            text = tokenizer.decode(haystack.text(n, rng, avoid=[]))
+            assert text.endswith("\n") or text.rstrip(" ").endswith((".", "!", "?")), (n, text[-40:])
+            assert len(haystack.text(n, rng, avoid=[])) == n  # still exactly n tokens
+        noise = haystack.repeat(n)
+        assert len(noise) == n and tokenizer.decode(noise).endswith("."), (n, tokenizer.decode(noise)[-40:])
+
+
 @pytest.mark.parametrize("task", NIAH)
 def test_answers_appear_only_in_their_needles(task, tokenizer, haystack):
     for seed in range(3):
