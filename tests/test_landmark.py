@@ -169,3 +169,23 @@ def test_through_a_model_packed_documents_give_what_they_give_alone(make_model, 
         later[:, 10:] = 299
         changed = model(**{**batch, "input_ids": later}).logits
         torch.testing.assert_close(changed[:, :10], packed[:, :10])
+
+
+def test_the_chunked_path_trains_under_activation_checkpointing_as_segments_does(make_model, monkeypatch):
+    """Its own recomputation nests inside the layers' activation checkpointing: the same gradients."""
+    from longft.methods.landmark.attention import register
+    from test_packing_isolation import packed_batch
+
+    monkeypatch.setattr(block_bias, "CHUNK_SCORES", 1)
+    grads = {}
+    for path in ("segments", "chunked"):
+        torch.manual_seed(6)
+        model = make_model(attn=register({"mem_freq": 2}, path))
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+        batch = packed_batch()
+        model(**batch).loss.backward()
+        grads[path] = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    assert grads["chunked"].keys() == grads["segments"].keys() and grads["segments"]
+    for name, g in grads["segments"].items():
+        torch.testing.assert_close(grads["chunked"][name], g, atol=1e-5, rtol=1e-4, msg=name)

@@ -37,9 +37,11 @@ def _chunk_layout(n_q: int, n_k: int, sinks: int, window: int, band: int | None,
 
 
 def _sink_scores(qc, k_sinks, t, sinks: int, window: int, rotary, scale: float, softcap):
-    """The chunk's scores against the sink keys, the query moved to its cache slot; fp32."""
-    q_sink = rotate_back(qc, (t - (sinks + window - 1)).clamp(min=0).float(), rotary)
-    scores = soft_capped((q_sink @ k_sinks.transpose(-1, -2)).float() * scale, softcap)
+    """The chunk's scores against the sink keys, the query moved to its cache slot; computed in
+    fp32, as an attention kernel accumulates its scores: the sinks draw much of the weight, so a
+    bf16-rounded sink score moves every output."""
+    q_sink = rotate_back(qc.float(), (t - (sinks + window - 1)).clamp(min=0).float(), rotary)
+    scores = soft_capped((q_sink @ k_sinks.float().transpose(-1, -2)) * scale, softcap)
     allowed = torch.arange(k_sinks.shape[2], device=qc.device)[None, :] <= t[:, None]
     return scores.masked_fill(~allowed, float("-inf"))
 
