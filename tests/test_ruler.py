@@ -80,6 +80,19 @@ def test_the_haystack_ends_at_a_line_or_sentence_end_so_no_cut_word_meets_the_qu
         assert len(noise) == n and tokenizer.decode(noise).endswith("."), (n, tokenizer.decode(noise)[-40:])
 
 
+def test_niah_single_1_hides_its_needle_in_rulers_noise_under_the_ruler_template(tokenizer, haystack):
+    """RULER's niah_single_1 is its passkey-like task (type_haystack: repeat); the code template, for
+    models that only read code, keeps held-out text."""
+    ruler = generate("niah_single_1", tokenizer, haystack, "ruler", 1024, 0.5, seed=0)
+    start, end = ruler.context_span
+    context = tokenizer.decode(ruler.input_ids[start:end])
+    assert context.count("The grass is green.") > 10
+    code = generate("niah_single_1", tokenizer, haystack, "code", 1024, 0.5, seed=0)
+    assert "The grass is green." not in tokenizer.decode(code.input_ids)
+    other = generate("niah_single_2", tokenizer, haystack, "ruler", 1024, 0.5, seed=0)
+    assert "The grass is green." not in tokenizer.decode(other.input_ids)
+
+
 @pytest.mark.parametrize("task", NIAH)
 def test_answers_appear_only_in_their_needles(task, tokenizer, haystack):
     for seed in range(3):

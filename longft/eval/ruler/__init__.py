@@ -11,7 +11,7 @@ from .variable_tracking import VariableTracking
 TASKS = {
     task.name: task
     for task in (
-        Niah("niah_single_1", kind="numbers"),
+        Niah("niah_single_1", kind="numbers", noise=True),
         Niah("niah_single_2", kind="words"),
         Niah("niah_single_3", kind="uuids"),
         Niah("niah_multikey_1", kind="numbers", keys=4),

@@ -1,6 +1,8 @@
 """Needle in a haystack, RULER's family: single needles of number, word or UUID values; several
 keys with distractor needles (multi-key); several values for one key (multi-value); several keys
 asked at once (multi-query). Keys are adjective-noun words, as RULER's `type_needle_k: words`.
+`niah_single_1` is RULER's passkey-like task: under the `ruler` template its haystack is RULER's
+repeated noise, as RULER's `type_haystack: repeat`; the others read the held-out text (RULER's essays).
 
 The first answer needle sits at the requested depth of the context, token-exact; the others at
 seeded random depths. Metric: string_match_all (the share of answers found).
@@ -28,6 +30,7 @@ class Niah:
     queries: int = 1  # keys asked at once
     family: str = "niah"
     has_depth: bool = True
+    noise: bool = False  # RULER hides this one in its repeated noise (where the template takes noise)
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth: float, rng: random.Random,
                  distractors: int) -> Sample:
@@ -54,7 +57,10 @@ class Niah:
         filler_len = length - budget - fixed - sum(len(ids) for ids in needle_ids)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
-        filler = haystack.text(filler_len, rng, avoid=[v for _, v in pairs] + keys)
+        if self.noise and template.noise_haystack:
+            filler = haystack.repeat(filler_len)
+        else:
+            filler = haystack.text(filler_len, rng, avoid=[v for _, v in pairs] + keys)
         positions = [round(depth * filler_len)] + [rng.randint(0, filler_len) for _ in pairs[1:]]
         ids, starts, span = assemble(tokenizer, head, filler, list(zip(positions, needle_ids)), tail)
 

@@ -29,7 +29,7 @@ class Template:
     fwe_head: str
     fwe_question: str
     fwe_answer_prefix: str
-    vt_noise: bool  # variable tracking hides its chains in RULER's repeated noise, not in the held-out text
+    noise_haystack: bool  # the tasks RULER runs on its repeated noise (niah_single_1, vt) take it, not the held-out text
     answers: dict  # task family -> how one answer is written after the answer prefix
     quote_values: bool  # words and UUIDs written as string literals
 
@@ -67,7 +67,7 @@ TEMPLATES = {
             "frequently appeared words in the above coded text?"
         ),
         fwe_answer_prefix=" Answer: According to the coded text above, the three most frequently appeared words are:",
-        vt_noise=True,
+        noise_haystack=True,
         answers={"niah": " {answer}", "vt": " {answer}", "cwe": " {answer}", "fwe": " {answer}"},
         quote_values=False,
     ),
@@ -88,7 +88,7 @@ TEMPLATES = {
         fwe_head='# Track how often each coded word appears.\ncoded = "',
         fwe_question='"\n# The three most frequent coded words, ignoring the dots:\n',
         fwe_answer_prefix="most_frequent = [",
-        vt_noise=False,
+        noise_haystack=False,
         answers={"niah": " {answer}", "vt": "{answer}", "cwe": '"{answer}"', "fwe": '"{answer}"'},
         quote_values=True,
     ),

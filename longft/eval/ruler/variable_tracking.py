@@ -50,7 +50,7 @@ class VariableTracking:
         filler_len = length - budget - fixed - sum(len(ids) for chain in statements for ids in chain)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
-        if template.vt_noise:
+        if template.noise_haystack:
             filler = haystack.repeat(filler_len)
         else:
             filler = haystack.text(filler_len, rng, avoid=values + [v for c in chains for v in c])
