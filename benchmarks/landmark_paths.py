@@ -13,12 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import resource
-import sys
 import time
-
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 
 def measure(path: str, n: int, heads: int, head_dim: int, mem_freq: int) -> dict:
@@ -54,7 +50,7 @@ def main() -> None:
         print(json.dumps(measure(args.one[0], int(args.one[1]), args.heads, args.head_dim, args.mem_freq)))
         return
 
-    from fresh_process import measure_in_fresh_process
+    from fresh_process import measure_in_fresh_process  # benchmarks/ is the script's folder
 
     shape = ["--heads", str(args.heads), "--head-dim", str(args.head_dim), "--mem-freq", str(args.mem_freq)]
     print(f"landmark attention, one document a row, {args.heads} heads x {args.head_dim}, mem_freq {args.mem_freq}: "

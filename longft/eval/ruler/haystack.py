@@ -51,6 +51,10 @@ class Haystack:
                 return window
         raise RecipeError(f"could not find {n} tokens of {self.source_label} free of {avoid[:3]}")
 
+    def filler(self, n: int, rng: random.Random, avoid: list[str], noise: bool) -> list[int]:
+        """RULER's repeated noise where `noise`, else n tokens of held-out text free of `avoid`."""
+        return self.repeat(n) if noise else self.text(n, rng, avoid)
+
     def repeat(self, n: int) -> list[int]:
         """RULER's noise haystack: the same five sentences over and over, its last n tokens (so it
         ends after a whole sentence, as RULER's does)."""

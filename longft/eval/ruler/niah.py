@@ -57,10 +57,7 @@ class Niah:
         filler_len = length - budget - fixed - sum(len(ids) for ids in needle_ids)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
-        if self.noise and template.noise_haystack:
-            filler = haystack.repeat(filler_len)
-        else:
-            filler = haystack.text(filler_len, rng, avoid=[v for _, v in pairs] + keys)
+        filler = haystack.filler(filler_len, rng, [v for _, v in pairs] + keys, self.noise and template.noise_haystack)
         positions = [round(depth * filler_len)] + [rng.randint(0, filler_len) for _ in pairs[1:]]
         ids, starts, span = assemble(tokenizer, head, filler, list(zip(positions, needle_ids)), tail)
 

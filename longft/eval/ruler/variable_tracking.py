@@ -50,10 +50,7 @@ class VariableTracking:
         filler_len = length - budget - fixed - sum(len(ids) for chain in statements for ids in chain)
         if filler_len < 1:
             raise ValueError(f"{self.name}: length {length} leaves no room for a haystack")
-        if template.noise_haystack:
-            filler = haystack.repeat(filler_len)
-        else:
-            filler = haystack.text(filler_len, rng, avoid=values + [v for c in chains for v in c])
+        filler = haystack.filler(filler_len, rng, values + [v for c in chains for v in c], template.noise_haystack)
         needles = []
         for c, chain in enumerate(statements):
             first = round(depth * filler_len) if c == 0 else rng.randint(0, filler_len)

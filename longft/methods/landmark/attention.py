@@ -24,18 +24,14 @@ import torch
 
 from ...attention.boundaries import cu_seq_lens, index_in_document, row_starts
 from ...attention.masked import allowed_pairs, no_mask
-from ...attention.segments import repeat_kv
+from ...attention.segments import repeat_kv, segment_spans
 from .block_bias import RowBlocks, chunked_attention, flex_attention_grouped
 from .grouped_softmax import landmark_attention
+from .layout import places_at
 from .memory import placed_from, turned_to_start
 from .retrieval import retrieval_attention
 
 NAME = "longft_landmark"
-
-
-def places_at(k: torch.Tensor, mem_freq: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(is_landmark, block) of the tokens at index k of their document."""
-    return (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
 
 
 def landmark_places(starts: torch.Tensor, mem_freq: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -77,13 +73,9 @@ PATH_CHOICES = ("auto", *PATHS)
 SEGMENTS_MAX_TOKENS = 2048  # longer documents take `chunked`, faster and lighter there (benchmarks/landmark_paths.py)
 
 
-def longest_document(starts: torch.Tensor) -> int:
-    edges = torch.nonzero(torch.cat([starts, torch.ones_like(starts[:, :1])], dim=1).flatten()).flatten()
-    return int((edges[1:] - edges[:-1]).max())
-
-
 def auto_choice(starts: torch.Tensor) -> str:
-    return "segments" if longest_document(starts) <= SEGMENTS_MAX_TOKENS else "chunked"
+    longest = int(segment_spans(starts)[1].max())  # every row opens a document, so no span crosses rows
+    return "segments" if longest <= SEGMENTS_MAX_TOKENS else "chunked"
 
 
 def auto_path(query, key, value, starts, mem_freq: int, scale: float, kwargs) -> torch.Tensor:

@@ -20,6 +20,7 @@ import torch
 from torch.utils.checkpoint import checkpoint
 
 from ...attention.boundaries import document_ids, index_in_document
+from .layout import places_at
 
 NEG = float("-inf")
 CHUNK_SCORES = 1 << 21  # query x key scores one chunk holds per head: chunk length x N
@@ -33,7 +34,7 @@ class RowBlocks:
         self.size = mem_freq + 1
         self.doc = document_ids(starts)
         k = index_in_document(starts)
-        self.is_landmark = (k + 1) % (mem_freq + 1) == 0
+        self.is_landmark = places_at(k, mem_freq)[0]
         self.doc_first = torch.arange(starts.shape[-1], device=starts.device) - k  # each position's document start
         after_landmark = torch.roll(self.is_landmark, 1, -1)
         after_landmark[:, 0] = False
@@ -43,9 +44,9 @@ class RowBlocks:
         self.landmark_at = torch.zeros(starts.shape[0], self.count, dtype=torch.long, device=starts.device).scatter_reduce(
             -1, self.block, torch.where(self.is_landmark, pos, torch.zeros_like(pos)), reduce="amax")
 
-    def keys_for(self, lo: int, hi: int) -> int:
-        """The first key any of queries lo..hi can see: causal, so none past hi; one document, so
-        none before the earliest of their documents' starts."""
+    def keys_for(self, lo: int) -> int:
+        """The first key any query from lo on can see: none before the earliest of their documents'
+        starts (the query lo's, documents running in order); causal, none past the last query."""
         return int(self.doc_first[:, lo].min())
 
     def query_rows(self, lo: int, hi: int, klo: int):
@@ -87,7 +88,7 @@ def _chunk_scores(q, k, lo, hi, klo, scale):
 
 
 def _chunk_output(q, k, v, rows: RowBlocks, lo: int, hi: int, scale: float) -> torch.Tensor:
-    klo = rows.keys_for(lo, hi)
+    klo = rows.keys_for(lo)
     s = _chunk_scores(q, k, lo, hi, klo, scale)
     current, earlier = rows.query_rows(lo, hi, klo)
     spread = s + _bias(s, earlier, rows, klo).gather(-1, rows.block[:, None, None, klo:hi].expand_as(s))
@@ -96,7 +97,7 @@ def _chunk_output(q, k, v, rows: RowBlocks, lo: int, hi: int, scale: float) -> t
 
 
 def _chunk_bias(q, k, rows: RowBlocks, lo: int, hi: int, scale: float) -> torch.Tensor:
-    klo = rows.keys_for(lo, hi)
+    klo = rows.keys_for(lo)
     s = _chunk_scores(q, k, lo, hi, klo, scale)
     return _bias(s, rows.query_rows(lo, hi, klo)[1], rows, klo)
 

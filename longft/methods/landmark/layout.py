@@ -13,6 +13,12 @@ from __future__ import annotations
 from .tokens import insert_landmarks
 
 
+def places_at(k, mem_freq: int):
+    """(is_landmark, block) of the tokens at index k (a tensor) of their document: the places this
+    collator puts landmarks, which the attention paths read back from the boundaries alone."""
+    return (k + 1) % (mem_freq + 1) == 0, k // (mem_freq + 1)
+
+
 def row_length(seq_len: int, mem_freq: int) -> int:
     """Tokens in a row of seq_len text tokens with its landmarks."""
     return seq_len + seq_len // mem_freq
