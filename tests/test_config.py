@@ -49,6 +49,7 @@ BAD_OVERRIDES = [
     (["--stages", "[{position: {factor: 8}}]"], "stages[0]", "'name'"),
     (["--train.lr_scheduler", "warmup_stable_decay"], "train.decay_steps = 0", "max_steps - warmup_steps"),
     (["--train.decay_steps", "10"], "train.decay_steps = 10", "'warmup_stable_decay'"),
+    (["--train.max_steps", "5", "--train.warmup_steps", "5"], "train.warmup_steps = 5", "< train.max_steps (5)"),
 ]
 
 
@@ -136,6 +137,23 @@ def test_foreign_finished_stage_is_not_overwritten(tmp_path):
 def test_exponent_without_dot_is_a_number():
     """YAML 1.1 reads 3e-4 as a string; the schema still takes it as the number it is."""
     assert load_recipe("tiny-yarn-4x", parse_overrides(["--train.learning_rate", "3e-4"])).train.learning_rate == 3e-4
+
+
+@pytest.mark.parametrize("name", [n for n in recipe_names() if n.startswith("smollm2-")])
+def test_every_step_of_the_short_real_model_recipes_trains(name, tmp_path):
+    """A 2-step recipe with a warmup step would spend its first step at lr 0: half its training."""
+    import torch
+    from transformers.optimization import get_scheduler
+
+    from longft.train.trainer import training_arguments
+
+    for _, stage in stage_recipes(load_recipe(name, {"output_dir": str(tmp_path / "o")})):
+        args = training_arguments(stage, tmp_path)
+        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+        schedule = get_scheduler(args.lr_scheduler_type, optimizer, args.warmup_steps, args.max_steps,
+                                 scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+        first = schedule.get_last_lr()[0]  # the lr of the first optimizer step
+        assert first == stage.train.learning_rate, (name, first)
 
 
 def test_warmup_stable_decay_holds_the_peak_then_decays_over_the_last_steps(tmp_path):
