@@ -164,3 +164,26 @@ def test_in_bf16_inside_the_window_sink_attention_is_the_models_own_attention():
     plain = torch.nn.functional.scaled_dot_product_attention(q, k, v, is_causal=True)
     sinks = sink_attention_one_sequence(q, k, v, 4, 2000, layer_rotary(config, 0, q.device), 16 ** -0.5)
     torch.testing.assert_close(sinks.float(), plain.float(), atol=1e-2, rtol=0)
+
+
+def test_a_kernel_that_takes_the_mask_only_in_bf16_gets_the_chunk_in_fp32():
+    """The CUDA route's CPU twin: where a kernel takes the additive mask only in the queries' dtype,
+    a bf16 chunk goes through it in fp32, and gives what the CPU kernel gives with the fp32 mask
+    beside bf16 queries; the mask cast to bf16 instead rounds the sink scores, and lands further off."""
+    from longft.methods.sinks.attention import _chunk_attention
+
+    g = torch.Generator().manual_seed(8)
+    q, k, v = (torch.randn(1, 4, 64, 16, generator=g) * s for s in (6.0, 6.0, 1.0))
+    sink_scores = torch.randn(1, 4, 64, 4, generator=g) * 12 + 30  # sinks draw most of the weight
+    mask = torch.cat([sink_scores, torch.zeros(64, 64).masked_fill(~torch.ones(64, 64).tril().bool(),
+                                                                   float("-inf")).expand(1, 4, 64, 64)], dim=-1)
+    keys = torch.cat([torch.zeros(1, 4, 4, 16), k], dim=2)
+    values = torch.cat([torch.randn(1, 4, 4, 16, generator=g), v], dim=2)
+    q16, k16, v16 = (x.bfloat16() for x in (q, keys, values))
+    exact = _chunk_attention(q16.float(), k16.float(), v16.float(), mask, 0.25, True)  # the bf16 inputs in fp32
+    cpu = _chunk_attention(q16, k16, v16, mask, 0.25, True).float()
+    cuda_route = _chunk_attention(q16, k16, v16, mask, 0.25, False).float()
+    rounded = _chunk_attention(q16, k16, v16, mask.bfloat16(), 0.25, True).float()
+    torch.testing.assert_close(cpu, exact, atol=1e-2, rtol=0)  # bf16 outputs' own rounding
+    torch.testing.assert_close(cuda_route, exact, atol=1e-2, rtol=0)
+    assert (rounded - exact).abs().max() > 4 * (cuda_route - exact).abs().max()

@@ -70,7 +70,7 @@ def sink_attention_one_sequence(q, k, v, sinks: int, window: int, rotary, scale:
     mask, layout = None, None
     for a, t, n_sink, lo, hi, width in _chunk_layout(q.shape[2], k.shape[2], sinks, window, band, q.device):
         qc = q[:, :, a : a + t.numel()]
-        # fp32 bias beside bf16 queries: the sink scores keep fp32 precision (the CPU kernel takes it)
+        # an fp32 bias beside bf16 queries: the sink scores keep fp32 precision (_chunk_attention)
         if layout != (t.numel(), int(t[0]) - lo, hi - lo, n_sink):  # the band's pattern repeats chunk to chunk
             layout = (t.numel(), int(t[0]) - lo, hi - lo, n_sink)
             mask = torch.empty(B, H, t.numel(), n_sink + hi - lo, device=q.device)
@@ -79,9 +79,18 @@ def sink_attention_one_sequence(q, k, v, sinks: int, window: int, rotary, scale:
         mask[..., :n_sink] = _sink_scores(qc, k[:, :, :n_sink], t, sinks, window, rotary, scale, None)
         keys = torch.cat([k.new_zeros(B, H, n_sink, D), k[:, :, lo:hi]], dim=2)
         values = torch.cat([v[:, :, :n_sink], v[:, :, lo:hi]], dim=2)
-        out[:, :, a : a + t.numel()] = torch.nn.functional.scaled_dot_product_attention(
-            qc, keys, values, attn_mask=mask if q.device.type == "cpu" else mask.to(q.dtype), scale=scale)
+        out[:, :, a : a + t.numel()] = _chunk_attention(qc, keys, values, mask, scale, q.device.type == "cpu")
     return out
+
+
+def _chunk_attention(qc, keys, values, mask, scale: float, kernel_takes_fp32_mask: bool) -> torch.Tensor:
+    """One chunk's SDPA call with the fp32 sink scores of `mask` kept exact. The CPU kernel takes an
+    fp32 mask beside bf16 queries; CUDA's kernels take it only in the queries' dtype, which would
+    round the sink scores to bf16 again, so there a bf16 chunk goes through the kernel in fp32."""
+    sdpa = torch.nn.functional.scaled_dot_product_attention
+    if kernel_takes_fp32_mask or qc.dtype == torch.float32:
+        return sdpa(qc, keys, values, attn_mask=mask, scale=scale)
+    return sdpa(qc.float(), keys.float(), values.float(), attn_mask=mask, scale=scale).to(qc.dtype)
 
 
 def _sink_attention_explicit(q, k, v, sinks: int, window: int, rotary, scale: float, softcap,
