@@ -240,6 +240,36 @@ def test_generation_scoring_reads_the_generated_text(tokenizer):
     assert score == 0.5 and "1234567" in prediction
 
 
+@pytest.mark.parametrize("task", ["niah_single_1", "vt", "cwe", "fwe"])
+def test_a_generated_answer_has_rulers_room_so_a_phrase_before_it_is_not_cut_off(task, tokenizer, haystack):
+    """RULER gives a generated answer tokens_to_generate (niah 128, vt 30, cwe 120, fwe 50) and shortens
+    the prompt by as much; an instruct model that opens with a phrase of its own ("The number ...")
+    had only its answers' length + 4 and was cut off mid-answer, scored 0. Ranking keeps the answers'
+    own length."""
+    ev = SimpleNamespace(ruler_template="ruler", ruler_depths=[0.5], ruler_trials=1, ruler_seed=0,
+                         ruler_distractors=4, ruler_scoring="generation")
+    reserve = TEMPLATES["ruler"].tokens_to_generate[TASKS[task].family]
+    _, sample = next(generate_samples(tokenizer, haystack, ev, task, 2048))
+    assert sample.max_new_tokens == reserve and len(sample.input_ids) + reserve <= 2048
+    ev.ruler_scoring = "loglik"
+    _, ranked = next(generate_samples(tokenizer, haystack, ev, task, 2048))
+    assert ranked.max_new_tokens < reserve
+
+    answer = tokenizer(" " + " ".join(sample.answers), add_special_tokens=False)["input_ids"]
+    opening = tokenizer(" Sure! Having read the whole text above with care, here is what it says:" * 4,
+                        add_special_tokens=False)["input_ids"]
+    phrase = opening[: reserve - len(answer)]  # as long as RULER's room allows
+    assert len(phrase) > 4  # more than the 4 tokens beside its answers that a sample had kept
+
+    class Chatty:  # opens with a phrase of its own, then answers; stops where it is told to
+        device = torch.device("cpu")
+
+        def generate(self, input_ids, max_new_tokens, **kwargs):
+            return torch.cat([input_ids, torch.tensor([(phrase + answer)[:max_new_tokens]])], dim=1)
+
+    assert score_generation(Chatty(), tokenizer, sample)[0] == 1.0
+
+
 def test_effective_length_on_hand_made_scores():
     averages = {256: 0.92, 512: 0.81, 1024: 0.5, 2048: 0.85}
     assert effective_length(averages, 0.75) == 512  # 2048 passes again, but 1024 broke the run
@@ -261,7 +291,7 @@ def test_effective_length_on_hand_made_scores():
 
 def test_same_samples_for_every_model_and_order(tokenizer, haystack):
     ev = SimpleNamespace(ruler_template="code", ruler_depths=[0.0, 1.0], ruler_trials=2, ruler_seed=0,
-                         ruler_distractors=4)
+                         ruler_distractors=4, ruler_scoring="loglik")
     a = [s.input_ids for _, s in generate_samples(tokenizer, haystack, ev, "niah_single_1", 512)]
     list(generate_samples(tokenizer, haystack, ev, "vt", 512))  # another task in between changes nothing
     b = [s.input_ids for _, s in generate_samples(tokenizer, haystack, ev, "niah_single_1", 512)]
@@ -289,30 +319,34 @@ def test_run_ruler_end_to_end_on_a_tiny_model(make_model, tokenizer, haystack):
     assert all(len(c["output"]) == len(c["answers"]) and c["score"] == float(c["output"] == [0]) for c in cells)
 
 
-@pytest.mark.parametrize("mode", [["--eval.ruler_scoring", "loglik"],
-                                  ["--eval.ruler_scoring", "generation", "--eval.ruler_template", "ruler"]])
-def test_longft_eval_suite_ruler_writes_tables_heatmaps_and_effective_length(mode, checkpoint, tmp_path, capsys):
+@pytest.mark.parametrize("mode,lengths", [
+    (["--eval.ruler_scoring", "loglik"], [256, 512]),
+    # RULER's English prompts keep 128 tokens free for a generated niah answer: 256 would hold no haystack
+    (["--eval.ruler_scoring", "generation", "--eval.ruler_template", "ruler"], [512, 1024]),
+])
+def test_longft_eval_suite_ruler_writes_tables_heatmaps_and_effective_length(mode, lengths, checkpoint, tmp_path,
+                                                                             capsys):
     import json
 
     from longft.cli import main
 
     out = tmp_path / "report"
-    code = main(["eval", str(checkpoint), "--base", str(checkpoint), "--suite", "ruler", "--lengths", "256", "512",
+    code = main(["eval", str(checkpoint), "--base", str(checkpoint), "--suite", "ruler", "--lengths", *map(str, lengths),
                  "--tasks", "niah_single_1", "vt", "cwe", "--out", str(out), "--eval.ruler_depths", "[0.0, 1.0]",
                  "--eval.ruler_trials", "1", *mode])
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     ruler = report["models"][-1]["ruler"]
-    assert ruler["scoring"] == mode[1] and ruler["lengths"] == [256, 512]
+    assert ruler["scoring"] == mode[1] and ruler["lengths"] == lengths
     assert set(ruler["tasks"]) == {"niah_single_1", "vt", "cwe"}
     assert "effective_length" in ruler and "threshold_rule" in ruler
     assert "fixed_target_ppl" not in report["models"][-1]  # only the suite that was asked for ran
     if mode[1] == "generation":  # the generated text of every sample is in the report
-        assert all(isinstance(c["output"], str) for c in ruler["tasks"]["vt"]["outputs"]["256"])
+        assert all(isinstance(c["output"], str) for c in ruler["tasks"]["vt"]["outputs"][str(lengths[0])])
     for task in ("niah_single_1", "vt", "cwe"):
         assert (out / f"ruler_{task}.png").stat().st_size > 0
     printed = capsys.readouterr().out
-    assert "ruler@256" in printed and "effective length" in printed
+    assert f"ruler@{lengths[0]}" in printed and "effective length" in printed
 
 
 def test_a_recipe_asks_for_the_suite_in_its_eval_section(tmp_path):

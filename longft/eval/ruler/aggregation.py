@@ -14,7 +14,7 @@ import string
 from dataclasses import dataclass
 
 from ...synthetic.values import ADJECTIVES, NOUNS, distinct
-from .sample import Sample, bos, encode, tail_ids
+from .sample import Sample, answer_budget, bos, encode, tail_ids
 from .templates import Template
 
 WORDS = tuple(dict.fromkeys(ADJECTIVES + NOUNS))
@@ -43,7 +43,7 @@ class CommonWords:
     has_depth: bool = False
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth, rng: random.Random,
-                 distractors: int) -> Sample:
+                 distractors: int, reserve: int = 0) -> Sample:
         probe = [template.cwe_item.format(index=100, word=w) for w in WORDS[:50]]
         per_item = sum(len(encode(tokenizer, p)) for p in probe) / len(probe)
         capacity = int((length - 40) / per_item)
@@ -53,7 +53,7 @@ class CommonWords:
         common, uncommon = pool[:num_cw], pool[num_cw:]
         write = template.answers[self.family]
         continuations = [write.format(answer=w) for w in common]
-        budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
+        budget = answer_budget(tokenizer, continuations, reserve)
         head = bos(tokenizer) + encode(tokenizer, template.cwe_head)
         tail, prefix_len = tail_ids(tokenizer, template.cwe_question.format(count=num_cw),
                                     template.cwe_answer_prefix.format(count=num_cw))
@@ -98,7 +98,7 @@ class FrequentWords:
     has_depth: bool = False
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth, rng: random.Random,
-                 distractors: int) -> Sample:
+                 distractors: int, reserve: int = 0) -> Sample:
         head = bos(tokenizer) + encode(tokenizer, template.fwe_head)
         tail, prefix_len = tail_ids(tokenizer, template.fwe_question, template.fwe_answer_prefix)
         probe = _coded_words(random.Random(0), 64)
@@ -110,7 +110,7 @@ class FrequentWords:
         answers = vocab[: self.top]
         write = template.answers[self.family]
         continuations = [write.format(answer=w) for w in answers]
-        budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
+        budget = answer_budget(tokenizer, continuations, reserve)
         room = length - budget - len(head) - len(tail)
         seed = rng.random()
         scale = float(capacity)

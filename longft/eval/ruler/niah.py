@@ -13,7 +13,7 @@ import random
 from dataclasses import dataclass
 
 from ...synthetic.values import distinct, distinct_values, word
-from .sample import Sample, assemble, encode, tail_ids
+from .sample import Sample, answer_budget, assemble, encode, tail_ids
 from .templates import Template, render_value
 
 
@@ -33,7 +33,7 @@ class Niah:
     noise: bool = False  # RULER hides this one in its repeated noise (where the template takes noise)
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth: float, rng: random.Random,
-                 distractors: int) -> Sample:
+                 distractors: int, reserve: int = 0) -> Sample:
         keys = distinct(lambda: word(rng), max(self.keys, self.queries))
         asked = keys[: self.queries]
         all_values = distinct_values(self.kind, rng, self.queries * self.values + len(keys) - len(asked))
@@ -52,7 +52,7 @@ class Niah:
                       for k, v in pairs]
         write = template.answers[self.family]
         continuations = [write.format(answer=render_value(template, self.kind, a)) for a in answers]
-        budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
+        budget = answer_budget(tokenizer, continuations, reserve)
         fixed = len(encode(tokenizer, head)) + len(tail) + (tokenizer.bos_token_id is not None)
         filler_len = length - budget - fixed - sum(len(ids) for ids in needle_ids)
         if filler_len < 1:

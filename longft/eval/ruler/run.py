@@ -55,11 +55,13 @@ def generate_samples(tokenizer, haystack, ev, task_name: str, length: int, frame
     template = TEMPLATES[ev.ruler_template]
     depths = [float(d) for d in ev.ruler_depths] if task.has_depth else [None]
     inner = length - frame.overhead(len(bos(tokenizer))) if frame else length
+    # a generated answer gets the room RULER gives it; a ranked one is only its own tokens
+    reserve = template.tokens_to_generate.get(task.family, 0) if ev.ruler_scoring == "generation" else 0
     for depth in depths:
         for trial in range(ev.ruler_trials):
             rng = _rng(ev.ruler_seed, task_name, length, depth, trial)
             sample = task.generate(tokenizer, haystack, template, inner, depth if depth is not None else 0.0,
-                                   rng, ev.ruler_distractors)
+                                   rng, ev.ruler_distractors, reserve)
             yield depth, (in_chat_frame(tokenizer, sample, frame, length) if frame else sample)
 
 

@@ -29,6 +29,12 @@ def encode(tokenizer, text: str) -> list[int]:
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def answer_budget(tokenizer, continuations: list[str], reserve: int = 0) -> int:
+    """Tokens a sample keeps free after its prompt: its answers' own length (and a little), or
+    `reserve` where that is more (RULER's tokens_to_generate, when generating)."""
+    return max(reserve, sum(len(encode(tokenizer, c)) for c in continuations) + 4)
+
+
 def bos(tokenizer) -> list[int]:
     return [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
 

@@ -31,6 +31,10 @@ class Template:
     fwe_answer_prefix: str
     noise_haystack: bool  # the tasks RULER runs on its repeated noise (niah_single_1, vt) take it, not the held-out text
     answers: dict  # task family -> how one answer is written after the answer prefix
+    # task family -> tokens a generated answer may take (RULER's tokens_to_generate, its prompts shorter
+    # by as much); a family left out gets its answers' own length: an instruct model that opens with
+    # a phrase of its own would otherwise be cut off mid-answer and scored 0
+    tokens_to_generate: dict
     quote_values: bool  # words and UUIDs written as string literals
 
 
@@ -69,6 +73,7 @@ TEMPLATES = {
         fwe_answer_prefix=" Answer: According to the coded text above, the three most frequently appeared words are:",
         noise_haystack=True,
         answers={"niah": " {answer}", "vt": " {answer}", "cwe": " {answer}", "fwe": " {answer}"},
+        tokens_to_generate={"niah": 128, "vt": 30, "cwe": 120, "fwe": 50},  # RULER's constants.py
         quote_values=False,
     ),
     "code": Template(
@@ -90,6 +95,7 @@ TEMPLATES = {
         fwe_answer_prefix="most_frequent = [",
         noise_haystack=False,
         answers={"niah": " {answer}", "vt": "{answer}", "cwe": '"{answer}"', "fwe": '"{answer}"'},
+        tokens_to_generate={},  # code completes the line it is asked to: the answers' own length
         quote_values=True,
     ),
 }

@@ -10,7 +10,7 @@ import string
 from dataclasses import dataclass
 
 from ...synthetic.values import distinct
-from .sample import Sample, assemble, encode, tail_ids
+from .sample import Sample, answer_budget, assemble, encode, tail_ids
 from .templates import Template
 
 
@@ -30,7 +30,7 @@ class VariableTracking:
     has_depth: bool = True
 
     def generate(self, tokenizer, haystack, template: Template, length: int, depth: float, rng: random.Random,
-                 distractors: int) -> Sample:
+                 distractors: int, reserve: int = 0) -> Sample:
         taken: set[str] = set()
         values = distinct(lambda: str(rng.randint(10000, 99999)), self.chains)
         chains = [_variables(rng, self.hops + 1, taken) for _ in values]
@@ -45,7 +45,7 @@ class VariableTracking:
         head = template.vt_head
         tail, prefix_len = tail_ids(tokenizer, template.vt_question.format(value=values[0], count=len(answers)),
                                     template.vt_answer_prefix.format(value=values[0], count=len(answers)))
-        budget = sum(len(encode(tokenizer, c)) for c in continuations) + 4
+        budget = answer_budget(tokenizer, continuations, reserve)
         fixed = len(encode(tokenizer, head)) + len(tail) + (tokenizer.bos_token_id is not None)
         filler_len = length - budget - fixed - sum(len(ids) for chain in statements for ids in chain)
         if filler_len < 1:
