@@ -49,7 +49,6 @@ BAD_OVERRIDES = [
     (["--stages", "[{position: {factor: 8}}]"], "stages[0]", "'name'"),
     (["--train.lr_scheduler", "warmup_stable_decay"], "train.decay_steps = 0", "max_steps - warmup_steps"),
     (["--train.decay_steps", "10"], "train.decay_steps = 10", "'warmup_stable_decay'"),
-    (["--train.max_steps", "5", "--train.warmup_steps", "5"], "train.warmup_steps = 5", "< train.max_steps (5)"),
 ]
 
 

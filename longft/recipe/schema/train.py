@@ -67,9 +67,6 @@ class TrainConfig:
             raise RecipeError(f"train.learning_rate = {self.learning_rate}: must be in (0, 1)")
         if self.warmup_steps < 0:
             raise RecipeError(f"train.warmup_steps = {self.warmup_steps}: must be >= 0")
-        if self.warmup_steps >= self.max_steps:  # the warmup's first step is at lr 0: no step would reach the peak
-            raise RecipeError(f"train.warmup_steps = {self.warmup_steps}: must be < train.max_steps "
-                              f"({self.max_steps}), or no step trains at the peak learning rate")
         check_choice("train.precision", self.precision, PRECISIONS)
         if self.loss_chunk_tokens is not None:
             check_positive("train.loss_chunk_tokens", self.loss_chunk_tokens)
