@@ -270,6 +270,21 @@ def test_a_generated_answer_has_rulers_room_so_a_phrase_before_it_is_not_cut_off
     assert score_generation(Chatty(), tokenizer, sample)[0] == 1.0
 
 
+def test_common_words_when_generating_sizes_its_list_from_the_room_left_after_rulers_reserve(tokenizer, haystack):
+    """cwe keeps 120 tokens for a generated answer; sized from the whole length, a short prompt asked for
+    more common words than fit beside them (320 tokens: 4 words x 5 refused) and the length was refused."""
+    ev = SimpleNamespace(ruler_template="ruler", ruler_depths=[0.5], ruler_trials=1, ruler_seed=0,
+                         ruler_distractors=4, ruler_scoring="generation")
+    counts = []
+    for length in (320, 384, 512, 1024):
+        _, sample = next(generate_samples(tokenizer, haystack, ev, "cwe", length))
+        assert sample.max_new_tokens == 120 and len(sample.input_ids) + 120 <= length
+        listed = Counter(tokenizer.decode(sample.input_ids[slice(*sample.context_span)]).split())
+        assert all(listed[w] > 3 for w in sample.answers)  # each common word more often than an uncommon one
+        counts.append(len(sample.answers))
+    assert counts == sorted(counts) and counts[0] >= 1 and counts[-1] == 10
+
+
 def test_effective_length_on_hand_made_scores():
     averages = {256: 0.92, 512: 0.81, 1024: 0.5, 2048: 0.85}
     assert effective_length(averages, 0.75) == 512  # 2048 passes again, but 1024 broke the run

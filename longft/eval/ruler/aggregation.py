@@ -46,18 +46,15 @@ class CommonWords:
                  distractors: int, reserve: int = 0) -> Sample:
         probe = [template.cwe_item.format(index=100, word=w) for w in WORDS[:50]]
         per_item = sum(len(encode(tokenizer, p)) for p in probe) / len(probe)
-        capacity = int((length - 40) / per_item)
+        # items that fit beside about 40 tokens of head, question and answers, and, when generating,
+        # beside the room RULER keeps for the answer
+        capacity = int((length - 40 - reserve) / per_item)
         num_cw = max(1, min(self.num_cw, capacity // (2 * (self.freq_ucw + 2))))
         freq_cw = min(self.freq_cw, max(self.freq_ucw + 2, capacity // (2 * num_cw)))
         pool = _word_pool(rng, num_cw + max(1, capacity // self.freq_ucw) + distractors)
-        common, uncommon = pool[:num_cw], pool[num_cw:]
-        write = template.answers[self.family]
-        continuations = [write.format(answer=w) for w in common]
-        budget = answer_budget(tokenizer, continuations, reserve)
+        uncommon = pool[num_cw:]
         head = bos(tokenizer) + encode(tokenizer, template.cwe_head)
-        tail, prefix_len = tail_ids(tokenizer, template.cwe_question.format(count=num_cw),
-                                    template.cwe_answer_prefix.format(count=num_cw))
-        room = length - budget - len(head) - len(tail)
+        write = template.answers[self.family]
         seed = rng.random()
 
         def build(n_uncommon: int) -> list[int] | None:
@@ -67,10 +64,23 @@ class CommonWords:
             body = [t for ids in _encode_items(tokenizer, texts) for t in ids]
             return body if len(body) <= room else None
 
+        # the estimate above asks too much where the head and question are long: fewer common words, then
+        # fewer repeats of one, until they fit with no uncommon word beside them
+        while True:
+            common = pool[:num_cw]
+            continuations = [write.format(answer=w) for w in common]
+            budget = answer_budget(tokenizer, continuations, reserve)
+            tail, prefix_len = tail_ids(tokenizer, template.cwe_question.format(count=num_cw),
+                                        template.cwe_answer_prefix.format(count=num_cw))
+            room = length - budget - len(head) - len(tail)
+            if build(0) is not None:
+                break
+            if num_cw == 1 and freq_cw <= self.freq_ucw + 2:
+                raise ValueError(f"{self.name}: length {length} cannot hold {num_cw} word x {freq_cw}")
+            num_cw, freq_cw = (num_cw - 1, freq_cw) if num_cw > 1 else (1, freq_cw - 1)
+
         # the most groups of freq_ucw uncommon words that still fit: a binary search over the count
         lo, hi = 0, len(uncommon)
-        if build(0) is None:
-            raise ValueError(f"{self.name}: length {length} cannot hold {num_cw} words x {freq_cw}")
         while lo < hi:
             mid = (lo + hi + 1) // 2
             lo, hi = (mid, hi) if build(mid) is not None else (lo, mid - 1)
