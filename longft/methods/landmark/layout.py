@@ -3,8 +3,9 @@ document of a pack, and no loss at a landmark. With next_token_from `landmark` t
 predicts the next text token (and the token before it predicts nothing); with `text` the token
 before it does, and the landmark's output is never scored.
 
-A pack holds `data.seq_len` text tokens (a multiple of mem_freq), so a row holds at most
-seq_len + seq_len / mem_freq tokens: whole blocks of mem_freq + 1. The documents' lengths grow by
+A pack holds `data.seq_len` text tokens, so a row holds at most seq_len + seq_len // mem_freq
+tokens. mem_freq need not divide seq_len: a document's last block may be short, and has no landmark
+until it fills, so it is only ever a query's own block. The documents' lengths grow by
 their landmarks and travel with the batch as always, so the attention function finds every
 landmark and block from the boundaries alone.
 """
