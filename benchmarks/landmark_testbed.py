@@ -1,12 +1,12 @@
 """Landmark attention on the testbed, on FoT's grid, out to 32x the window, from one measured run.
 
     python benchmarks/landmark_testbed.py [--out runs/landmark] [--with-fot [--fot-mix testbed-fot-passkey]]
-                                          [--passkey-trials 8] [--landmark-steps 1800]
+                                          [--passkey-trials 8] [--landmark-steps 1800 [--landmark-mix testbed-landmark-x3]]
 
 Trains `tiny-landmark` (and with --with-fot `tiny-fot` too, on its own data or with --fot-mix on
 another mix, e.g. the one with passkey-form drills as tiny-landmark has; resumable: finished stages
-skip; --landmark-steps trains tiny-landmark for that many steps instead of its recipe's, on as
-many more tokens, e.g. FoT's 1,800), then
+skip; --landmark-steps trains tiny-landmark for that many steps instead of its recipe's, e.g. FoT's
+1,800, with --landmark-mix on a larger mix so that no token is read twice), then
 scores the base and the trained models by longft's one evaluation path on the grid of
 benchmarks/fot_testbed.py: the same held-out documents, fixed-target perplexity with growing
 context (the landmark model read through its block cache, FoT through its memory cache) and
@@ -33,17 +33,20 @@ def main() -> None:
     parser.add_argument("--passkey-trials", type=int, default=8, help="keys per length and depth")
     parser.add_argument("--landmark-steps", type=int, help="train tiny-landmark for this many steps, its token "
                         "budget scaled alike (default: the recipe's)")
+    parser.add_argument("--landmark-mix", help="train tiny-landmark on this data mix (data/<name>.yaml) instead of its own")
     args = parser.parse_args()
     out = Path(args.out)
     started = time.time()
     trained = [("landmark (tiny-landmark)", "tiny-landmark")]
-    if args.landmark_steps:
+    if args.landmark_steps or args.landmark_mix:
         recipe = load_recipe("tiny-landmark")
-        scale = args.landmark_steps / recipe.train.max_steps
-        trained = [(f"landmark (tiny-landmark, {args.landmark_steps} steps)", "tiny-landmark",
-                    {"train": {"max_steps": args.landmark_steps},
-                     "data": {"max_train_tokens": int(recipe.data.max_train_tokens * scale)}},
-                    f"tiny-landmark-{args.landmark_steps}steps")]
+        steps = args.landmark_steps or recipe.train.max_steps
+        data = {"max_train_tokens": int(recipe.data.max_train_tokens * steps / recipe.train.max_steps)}
+        if args.landmark_mix:
+            data["mix"] = args.landmark_mix
+        trained = [(f"landmark (tiny-landmark, {steps} steps, data {data.get('mix', recipe.data.mix)})", "tiny-landmark",
+                    {"train": {"max_steps": steps}, "data": data},
+                    f"tiny-landmark-{steps}steps-{data.get('mix', recipe.data.mix)}")]
     if args.with_fot and args.fot_mix:
         trained.append((f"FoT (tiny-fot, data {args.fot_mix})", "tiny-fot", {"data": {"mix": args.fot_mix}},
                         f"tiny-fot-{args.fot_mix}"))
