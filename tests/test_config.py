@@ -138,38 +138,36 @@ def test_exponent_without_dot_is_a_number():
     assert load_recipe("tiny-yarn-4x", parse_overrides(["--train.learning_rate", "3e-4"])).train.learning_rate == 3e-4
 
 
-@pytest.mark.parametrize("name", [n for n in recipe_names() if n.startswith("smollm2-")])
-def test_every_step_of_the_short_real_model_recipes_trains(name, tmp_path):
-    """A 2-step recipe with a warmup step would spend its first step at lr 0: half its training."""
+def trainer_schedule(stage, tmp_path):
+    """The optimizer (one parameter) and learning-rate schedule the Trainer builds from a stage's
+    training arguments."""
     import torch
     from transformers.optimization import get_scheduler
 
     from longft.train.trainer import training_arguments
 
+    args = training_arguments(stage, tmp_path)
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
+    return optimizer, get_scheduler(args.lr_scheduler_type, optimizer, args.warmup_steps, args.max_steps,
+                                    scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+
+
+@pytest.mark.parametrize("name", [n for n in recipe_names() if n.startswith("smollm2-")])
+def test_every_step_of_the_short_real_model_recipes_trains(name, tmp_path):
+    """A 2-step recipe with a warmup step would spend its first step at lr 0: half its training."""
     for _, stage in stage_recipes(load_recipe(name, {"output_dir": str(tmp_path / "o")})):
-        args = training_arguments(stage, tmp_path)
-        optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
-        schedule = get_scheduler(args.lr_scheduler_type, optimizer, args.warmup_steps, args.max_steps,
-                                 scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+        _, schedule = trainer_schedule(stage, tmp_path)
         first = schedule.get_last_lr()[0]  # the lr of the first optimizer step
         assert first == stage.train.learning_rate, (name, first)
 
 
 def test_warmup_stable_decay_holds_the_peak_then_decays_over_the_last_steps(tmp_path):
     """The schedule a late-forming skill needs: the peak lr until max_steps - decay_steps, then down to 0."""
-    import torch
-    from transformers.optimization import get_scheduler
-
-    from longft.train.trainer import training_arguments
-
     recipe = load_recipe("tiny-yarn-4x", parse_overrides([
         "--train.max_steps", "100", "--train.warmup_steps", "10", "--train.learning_rate", "1e-3",
         "--train.lr_scheduler", "warmup_stable_decay", "--train.decay_steps", "30",
     ]))
-    args = training_arguments(recipe, tmp_path)
-    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=args.learning_rate)
-    schedule = get_scheduler(args.lr_scheduler_type, optimizer, args.warmup_steps, args.max_steps,
-                             scheduler_specific_kwargs=args.lr_scheduler_kwargs)
+    optimizer, schedule = trainer_schedule(recipe, tmp_path)
     lrs = []
     for _ in range(100):
         lrs.append(optimizer.param_groups[0]["lr"])
