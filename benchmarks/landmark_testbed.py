@@ -31,8 +31,9 @@ def main() -> None:
     parser.add_argument("--fot-mix", help="train tiny-fot on this data mix (data/<name>.yaml) instead of its own")
     parser.add_argument("--passkey-lengths", type=int, nargs="+", default=[256, 2048, 8192])
     parser.add_argument("--passkey-trials", type=int, default=8, help="keys per length and depth")
-    parser.add_argument("--landmark-steps", type=int, help="train tiny-landmark for this many steps, its token "
-                        "budget scaled alike (default: the recipe's)")
+    parser.add_argument("--landmark-steps", type=int, help="train tiny-landmark for this many steps, its "
+                        "data.max_train_tokens scaled alike (default: the recipe's); the mix's own tokens still "
+                        "bound what is read, so more steps on the recipe's mix read it again")
     parser.add_argument("--landmark-mix", help="train tiny-landmark on this data mix (data/<name>.yaml) instead of its own")
     args = parser.parse_args()
     out = Path(args.out)
@@ -41,12 +42,10 @@ def main() -> None:
     if args.landmark_steps or args.landmark_mix:
         recipe = load_recipe("tiny-landmark")
         steps = args.landmark_steps or recipe.train.max_steps
-        data = {"max_train_tokens": int(recipe.data.max_train_tokens * steps / recipe.train.max_steps)}
-        if args.landmark_mix:
-            data["mix"] = args.landmark_mix
-        trained = [(f"landmark (tiny-landmark, {steps} steps, data {data.get('mix', recipe.data.mix)})", "tiny-landmark",
-                    {"train": {"max_steps": steps}, "data": data},
-                    f"tiny-landmark-{steps}steps-{data.get('mix', recipe.data.mix)}")]
+        mix = args.landmark_mix or recipe.data.mix
+        data = {"mix": mix, "max_train_tokens": int(recipe.data.max_train_tokens * steps / recipe.train.max_steps)}
+        trained = [(f"landmark (tiny-landmark, {steps} steps, data {mix})", "tiny-landmark",
+                    {"train": {"max_steps": steps}, "data": data}, f"tiny-landmark-{steps}steps-{mix}")]
     if args.with_fot and args.fot_mix:
         trained.append((f"FoT (tiny-fot, data {args.fot_mix})", "tiny-fot", {"data": {"mix": args.fot_mix}},
                         f"tiny-fot-{args.fot_mix}"))

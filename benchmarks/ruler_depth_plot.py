@@ -23,8 +23,7 @@ def task_scores(paths: list[Path], task: str, labels: dict[str, str] | None = No
             got = model.get("ruler", {}).get("tasks", {}).get(task)
             label = (labels or {}).get(model["label"], model["label"])
             if got and label not in found:
-                found[label] = {"depths": got["depths"],
-                                         "scores": {int(n): s for n, s in got["scores"].items()}}
+                found[label] = {"depths": got["depths"], "scores": {int(n): s for n, s in got["scores"].items()}}
     return found
 
 
