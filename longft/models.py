@@ -11,6 +11,7 @@ from .recipe.schema import ModelConfig, PositionConfig
 from .errors import RecipeError
 from .families import SUPPORTED_MODEL_TYPES, config_class
 from .positions.rope import apply_position_method
+from .precision import resolve_precision
 from .pretrained import smollm2
 
 # Models that longft builds itself, by name -> a function that builds (once) and returns the folder.
@@ -102,7 +103,7 @@ def load_tokenizer(model: ModelConfig):
 
 
 def model_dtype(precision: str) -> torch.dtype:
-    """The dtype the weights are loaded in (bf16-mixed keeps them in fp32)."""
+    """The dtype the weights are loaded in (bf16-mixed and auto-mixed keep them in fp32)."""
     if precision == "bf16" or (precision == "auto" and torch.cuda.is_available() and torch.cuda.is_bf16_supported()):
         return torch.bfloat16
     return torch.float32
@@ -110,7 +111,7 @@ def model_dtype(precision: str) -> torch.dtype:
 
 def computes_in_bf16(precision: str) -> bool:
     """Whether training runs its matmuls in bf16 (transformers' `bf16=True`: autocast)."""
-    return precision == "bf16-mixed" or model_dtype(precision) == torch.bfloat16
+    return resolve_precision(precision) == "bf16-mixed" or model_dtype(precision) == torch.bfloat16
 
 
 def loadable_attention(config, requested: str) -> str:

@@ -17,6 +17,7 @@ from .adapters.lora import check_lora_targets, quantization_config
 from .models import NAMED_MODELS, check_model_available, load_tokenizer, resolve_model_path
 from .outputs import atomic_write_json, check_run_folder, check_writable
 from .paths import cache_home
+from .precision import precision_notice
 from .positions.rope import check_window_from_config
 from .positions.schemes import target_length
 from .validation import check_family, stage_recipes
@@ -145,6 +146,9 @@ def _run_locked(recipe: Recipe, stages, out: Path, state) -> dict:
         stage_done(out / name, fingerprint, stage, log=None)
     if state.is_main_process:
         atomic_write_json(out / "recipe.json", recipe.to_dict())
+    if state.is_main_process:
+        for notice in precision_notices(stages):
+            print(notice, flush=True)
     previous: Path | None = None
     summaries = {}
     for i, (name, stage, fingerprint) in enumerate(stages):
@@ -169,6 +173,21 @@ def _run_locked(recipe: Recipe, stages, out: Path, state) -> dict:
         result["report"] = evaluate_recipe(stages, previous, out / "report")
     print(f"[done] {recipe.name}: final checkpoint {previous} ({time.time() - started:.0f}s)", flush=True)
     return result
+
+
+def precision_notices(stages) -> list[str]:
+    """The stages' training and search precisions that fall back to fp32, or ask for a bf16 that is
+    not native, on this machine: one line each (eval.dtype's comes with the evaluation)."""
+    lines = []
+    for _, stage, _ in stages:
+        asked = [("train.precision", stage.train.precision)]
+        if stage.kind == "search":
+            asked.append(("search.dtype", stage.search.dtype))
+        for setting, value in asked:
+            notice = precision_notice(setting, value)
+            if notice and notice not in lines:
+                lines.append(notice)
+    return lines
 
 
 def base_model_path(stages) -> str:

@@ -62,5 +62,9 @@ def settings_for(checkpoint: Path, overrides: dict, target: int | None) -> EvalS
 
 def describe(ev) -> str:
     """One line on how the prompts are scored, for the printout and the report."""
+    from ..precision import resolve_dtype
+
+    dtype = resolve_dtype(ev.dtype)
     return (f"passkey {ev.passkey_template} template, RULER {ev.ruler_template} template with {ev.ruler_scoring} "
-            f"scoring, chat template {'on' if ev.chat_template else 'off'}, weights in {ev.dtype}")
+            f"scoring, chat template {'on' if ev.chat_template else 'off'}, weights in {dtype}"
+            f"{' (eval.dtype auto)' if dtype != ev.dtype else ''}")

@@ -15,9 +15,10 @@ def load_for_eval(path: str, config=None, dtype: str = "float32"):
     from transformers import AutoModelForCausalLM
 
     from ..methods.registry import inference_model, restore_attention
+    from ..precision import resolve_dtype
 
-    return inference_model(restore_attention(AutoModelForCausalLM.from_pretrained(str(path), config=config,
-                                                                                  dtype=getattr(torch, dtype))))
+    return inference_model(restore_attention(AutoModelForCausalLM.from_pretrained(
+        str(path), config=config, dtype=getattr(torch, resolve_dtype(dtype)))))
 
 
 def zero_shot_model(base_path: str, method: str, window: int, target: int, dtype: str = "float32"):
@@ -137,6 +138,10 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
     model = load_for_eval(checkpoint, dtype=ev.dtype)
     window = window or original_window(model.config, position)
     prompts = describe(ev)
+    from ..precision import precision_notice
+
+    if notice := precision_notice("eval.dtype", ev.dtype):
+        print(notice, flush=True)
     print(f"[eval] {settings} evaluation settings: original window {window}, target {target}; {prompts}", flush=True)
     results = []
     if base is not None and ev.compare_base:

@@ -101,7 +101,8 @@ def estimate(arch: Architecture, recipe, setup: Setup) -> dict[str, float]:
     t = recipe.train
     bf16 = t.precision in ("bf16", "auto")  # "auto" is bf16 on the GPUs this plans for
     wb, gb, ob = (2, 2, 12) if bf16 else (4, 4, 8)
-    bf16_compute = bf16 or t.precision == "bf16-mixed"  # autocast keeps activations and logits in bf16
+    # autocast keeps activations and logits in bf16 (auto-mixed is bf16-mixed on the GPUs this plans for)
+    bf16_compute = bf16 or t.precision in ("bf16-mixed", "auto-mixed")
     ab = 2 if bf16_compute else 4  # bytes per activation
     held, trained = parameter_counts(arch, recipe.adapter)
     n = setup.gpus

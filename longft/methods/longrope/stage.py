@@ -88,7 +88,9 @@ def scoring_copy(model, dtype: str):
 
     import torch
 
-    wanted = getattr(torch, dtype)
+    from ...precision import resolve_dtype
+
+    wanted = getattr(torch, resolve_dtype(dtype))
     return model if model.dtype == wanted else copy.deepcopy(model).to(wanted)
 
 

@@ -11,7 +11,7 @@ from .checks import check_choice, check_depths, check_number_in, check_positive,
 PASSKEY_TEMPLATES = ("code", "landmark")
 MIN_PASSKEY_LENGTH = 32
 EVAL_SUITES = ("standard", "ruler")
-EVAL_DTYPES = ("float32", "bfloat16")
+EVAL_DTYPES = ("float32", "bfloat16", "auto")  # auto: bfloat16 where bf16 is native (longft.precision)
 MIN_RULER_LENGTH = 192  # the longest task text, needles and answers fit with room to spare
 
 
@@ -49,8 +49,9 @@ class EvalConfig:
     # passkey and RULER prompts as the user's turn of the tokenizer's chat template, the answer prefix
     # opening the assistant's (RULER's way for instruct models); refused for a tokenizer without one
     chat_template: bool = False
-    # the weights' dtype while scoring: float32, or bfloat16 (about 3x faster on a CPU for a real model;
-    # RoPE angles are still computed in float32)
+    # the weights' dtype while scoring: float32, bfloat16 (about 3x faster for a real model on a CPU with
+    # native bf16, 4x slower on one without: longft.precision) or auto (bfloat16 only where native);
+    # RoPE angles are still computed in float32
     dtype: str = "float32"
 
     def validate(self) -> None:

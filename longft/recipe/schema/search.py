@@ -9,7 +9,7 @@ from .checks import check_choice, check_positive, check_seed
 
 # LongRoPE's candidate set for n̂, the first positions that keep the original frequencies.
 START_TOKEN_CHOICES = (0, 1, 2, 4, 8, 12, 16, 20, 24, 28, 32, 48, 64, 128, 256)
-SEARCH_DTYPES = ("float32", "bfloat16")
+SEARCH_DTYPES = ("float32", "bfloat16", "auto")  # auto: bfloat16 where bf16 is native (longft.precision)
 
 
 @dataclass
@@ -34,7 +34,8 @@ class SearchConfig:
     num_docs: int = 4  # fitness: perplexity on this many documents truncated to `length`
     batch_size: int = 4  # sequences per forward pass (rows of different candidates share a batch)
     seed: int = 0
-    # the weights' dtype while candidates are scored (bfloat16: faster where the CPU has bf16 matmuls);
+    # the weights' dtype while candidates are scored (bfloat16: faster where bf16 matmuls are native,
+    # many times slower where they are not; auto: bfloat16 only where native);
     # the checkpoint written keeps the weights as loaded
     dtype: str = "float32"
 

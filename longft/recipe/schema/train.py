@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from ...errors import RecipeError
 from .checks import check_choice, check_number_in, check_positive, check_seed
 
-PRECISIONS = ("auto", "bf16", "bf16-mixed", "fp32")
+PRECISIONS = ("auto", "auto-mixed", "bf16", "bf16-mixed", "fp32")
 LOSS_KERNELS = ("chunked", "liger")  # train.loss_kernel: longft's chunks, Liger's fused kernel
 
 
@@ -27,7 +27,8 @@ class TrainConfig:
     gradient_checkpointing: bool = False
     # auto: bf16 where the device supports it, fp32 otherwise; bf16: bf16 weights and compute;
     # bf16-mixed: fp32 weights and optimizer, bf16 compute (autocast); on a CPU with native bf16
-    # (avx512_bf16) it trains the testbed base in half fp32's time
+    # (avx512_bf16) it trains the testbed base in half fp32's time, on one without (AVX2) many times
+    # slower than fp32; auto-mixed: bf16-mixed where bf16 is native, fp32 elsewhere (longft.precision)
     precision: str = "auto"
     seed: int = 0
     save_steps: int = 100
