@@ -146,7 +146,6 @@ def _run_locked(recipe: Recipe, stages, out: Path, state) -> dict:
         stage_done(out / name, fingerprint, stage, log=None)
     if state.is_main_process:
         atomic_write_json(out / "recipe.json", recipe.to_dict())
-    if state.is_main_process:
         for notice in precision_notices(stages):
             print(notice, flush=True)
     previous: Path | None = None

@@ -51,8 +51,8 @@ def precision_notice(setting: str, value: str) -> str | None:
     is not native here; None where it runs as written."""
     if bf16_is_native():
         return None
-    if value == "auto-mixed" or (value == "auto" and setting != "train.precision"):
-        resolved = resolve_precision(value) if setting == "train.precision" else resolve_dtype(value)
+    resolved = resolve_precision(value) if setting == "train.precision" else resolve_dtype(value)
+    if resolved != value:  # an auto value, fallen back to fp32 (train.precision auto resolves elsewhere)
         return f"[precision] {setting} = {value!r}: {resolved} here, as {_why_not_native()}"
     if value in BF16_VALUES:
         alternative = "auto-mixed" if setting == "train.precision" else "auto"

@@ -118,6 +118,7 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
 
     from ..models import check_config_file, check_weights
     from ..positions.rope import original_window
+    from ..precision import precision_notice
     from .presets import describe
     from .report import write_report
     from .suite import evaluate_model
@@ -138,8 +139,6 @@ def _evaluate(checkpoint, ev, report_dir, target, label, window, position, base,
     model = load_for_eval(checkpoint, dtype=ev.dtype)
     window = window or original_window(model.config, position)
     prompts = describe(ev)
-    from ..precision import precision_notice
-
     if notice := precision_notice("eval.dtype", ev.dtype):
         print(notice, flush=True)
     print(f"[eval] {settings} evaluation settings: original window {window}, target {target}; {prompts}", flush=True)

@@ -20,8 +20,7 @@ def testbed_base_dir() -> Path:
     """Keyed by the precision it trains in here too: `auto-mixed` trains in bf16-mixed on a machine
     with native bf16 and in fp32 elsewhere, and the two give different bases."""
     recipe = read_recipe("testbed-base", normalize=normalize_layer)
-    recipe = read_recipe("testbed-base", overrides={"train": {"precision": resolve_precision(recipe.train.precision)}},
-                         normalize=normalize_layer)
+    recipe.train.precision = resolve_precision(recipe.train.precision)  # the fingerprint hashes the fields
     return cache_home() / "testbed" / f"base-{recipe.fingerprint()}-p{PACKER_VERSION}-{corpus_fingerprint()}"
 
 
