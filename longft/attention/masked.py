@@ -41,6 +41,16 @@ def allowed_pairs(batch: int, q_len: int, kv_len: int, device, kwargs: dict, win
     return allowed[:, None]
 
 
+def mask_unless_causal(batch: int, q_len: int, kv_len: int, device, kwargs: dict,
+                       window: int | None = None) -> torch.Tensor | None:
+    """allowed_pairs, or None where SDPA's own causal rule says the same: no documents, no window,
+    and the queries are the whole sequence (evaluation, prefill) or its newest token (decoding).
+    At 16k tokens the dense mask is 256 MB that SDPA must read, and it keeps SDPA from skipping
+    the blocks above the diagonal."""
+    plain = layer_window(kwargs, window) is None and (q_len == 1 or (q_len == kv_len and cu_seq_lens(kwargs) is None))
+    return None if plain else allowed_pairs(batch, q_len, kv_len, device, kwargs, window)
+
+
 def query_positions(kwargs: dict, batch: int, q_len: int, kv_len: int, device) -> torch.Tensor:
     """(batch, q_len) positions of the queries: the batch's position ids, else counted in the cache."""
     pos = kwargs.get("position_ids")
@@ -80,14 +90,26 @@ def scored_attention(query, key, value, allowed, scaling, softcap: float | None 
     return torch.softmax(scores, dim=-1).to(value.dtype) @ value
 
 
+def causal_attention(query, key, value, scaling) -> torch.Tensor:
+    """What `mask_unless_causal` returns None for: causal over the square, or every key for one
+    newest query; SDPA groups the KV heads itself (enable_gqa), so they are not repeated."""
+    q_len, kv_len = query.shape[2], key.shape[2]
+    return F.scaled_dot_product_attention(query, key, value, is_causal=q_len == kv_len and q_len > 1,
+                                          scale=scaling, enable_gqa=key.shape[1] != query.shape[1])
+
+
 def attend(query, key, value, allowed, scaling, query_scale: torch.Tensor | None = None, softcap: float | None = None):
-    """Attention over the allowed pairs; `query_scale` (batch, q_len) multiplies each query's logits
-    (before a soft cap, as a sharper query would). Returns (B, N, H, D), the layout transformers
-    expects back."""
-    heads = query.shape[1]
-    key, value = repeat_kv(key, heads), repeat_kv(value, heads)
+    """Attention over the allowed pairs (None: causal, see `mask_unless_causal`); `query_scale`
+    (batch, q_len) multiplies each query's logits (before a soft cap, as a sharper query would).
+    Returns (B, N, H, D), the layout transformers expects back."""
     if query_scale is not None:
         query = query * query_scale[:, None, :, None].to(query.dtype)
+    if allowed is None and not softcap:
+        return causal_attention(query, key, value, scaling).transpose(1, 2).contiguous()
+    if allowed is None:  # the soft cap writes the scores out, over the causal pairs
+        allowed = allowed_pairs(query.shape[0], query.shape[2], key.shape[2], query.device, {})
+    heads = query.shape[1]
+    key, value = repeat_kv(key, heads), repeat_kv(value, heads)
     return scored_attention(query, key, value, allowed, scaling, softcap).transpose(1, 2).contiguous()
 
 

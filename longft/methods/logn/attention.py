@@ -9,7 +9,7 @@ back on. Plain transformers without longft runs such a checkpoint with ordinary 
 from __future__ import annotations
 
 from ...errors import RecipeError
-from ...attention.masked import allowed_pairs, attend, logn_factor, no_mask, query_positions
+from ...attention.masked import attend, mask_unless_causal, logn_factor, no_mask, query_positions
 
 NAME = "longft_logn"
 
@@ -18,7 +18,7 @@ def make_logn_attention(base: int):
     def logn_attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **kwargs):
         B, H, q_len, _ = query.shape
         kv_len = key.shape[2]
-        allowed = allowed_pairs(B, q_len, kv_len, query.device, kwargs)
+        allowed = mask_unless_causal(B, q_len, kv_len, query.device, kwargs)
         scale = logn_factor(query_positions(kwargs, B, q_len, kv_len, query.device), base)
         return attend(query, key, value, allowed, scaling, scale, kwargs.get("softcap")), None
 

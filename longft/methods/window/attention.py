@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 
 from ...errors import RecipeError
-from ...attention.masked import allowed_pairs, attend, key_positions, logn_factor, no_mask, query_positions
+from ...attention.masked import allowed_pairs, attend, key_positions, logn_factor, mask_unless_causal, no_mask, query_positions
 from ...attention.rope_angles import layer_rotary, rotate_back
 
 NAME = "longft_window"
@@ -37,7 +37,7 @@ def make_window_attention(window: int, full_layers: int = 0, logn_base: int | No
         k_pos = key_positions(kwargs, B, kv_len, query.device)
         query, key = (unrotate(x, p, module.config, module.layer_idx) for x, p in ((query, q_pos), (key, k_pos)))
         scale = logn_factor(q_pos, logn_base) if logn_base else None
-        allowed = allowed_pairs(B, q_len, kv_len, query.device, kwargs)
+        allowed = mask_unless_causal(B, q_len, kv_len, query.device, kwargs)
         return attend(query, key, value, allowed, scaling, scale, kwargs.get("softcap")), None
 
     return window_attention
