@@ -17,17 +17,9 @@ import time
 
 import torch
 
+from timing import median_seconds  # benchmarks/ is the script's folder
+
 from longft.attention.masked import allowed_pairs, attend, logn_factor, mask_unless_causal, no_mask, query_positions
-
-
-def timed(fn, repeats: int) -> tuple[float, torch.Tensor]:
-    out = fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), out
 
 
 def masked_logn(base: int):
@@ -106,8 +98,8 @@ def main() -> None:
             return attend(q, k, v, mask_unless_causal(1, n, n, q.device, {}), None, scale)
 
         with torch.no_grad():
-            t_mask, out_mask = timed(written, args.repeats)
-            t_causal, out_causal = timed(causal, args.repeats)
+            t_mask, out_mask = median_seconds(written, args.repeats)
+            t_causal, out_causal = median_seconds(causal, args.repeats)
         diff = (out_mask.float() - out_causal.float()).abs().max().item()
         print(f"{n:>7}  {t_mask:>8.3f}s  {t_causal:>8.3f}s  {t_causal / t_mask:>6.2f}  {diff:>10.2e}", flush=True)
     if args.model_length:

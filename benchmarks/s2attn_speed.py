@@ -6,26 +6,16 @@ Prints measured times and their ratios, all taken in this one run:
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 
 import torch
 import torch.nn.functional as F
 from transformers import LlamaConfig, LlamaForCausalLM
 
+from timing import median_seconds  # benchmarks/ is the script's folder
+
 from longft.methods.longlora.s2attn import make_s2_attention, register_s2_attention
 
 ARCH = dict(hidden_size=256, intermediate_size=688, num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=4)
-
-
-def timed(fn, repeats: int) -> float:
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 def attention_op(n: int, repeats: int) -> tuple[float, float]:
@@ -39,7 +29,7 @@ def attention_op(n: int, repeats: int) -> tuple[float, float]:
     def shifted_sparse():
         s2(None, q, k, v, None)[0].sum().backward()
 
-    return timed(full, repeats), timed(shifted_sparse, repeats)
+    return median_seconds(full, repeats)[0], median_seconds(shifted_sparse, repeats)[0]
 
 
 def train_step(n: int, repeats: int) -> tuple[float, float]:
@@ -56,7 +46,7 @@ def train_step(n: int, repeats: int) -> tuple[float, float]:
             opt.step()
             opt.zero_grad()
 
-        out.append(timed(step, repeats))
+        out.append(median_seconds(step, repeats)[0])
     return out[0], out[1]
 
 
